@@ -1,0 +1,26 @@
+"""Shared pytest setup: one thread per test process, the data root, and the `--slow` flag for long notebook cells."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests read the real image sets from ../shared/data (torchvision's layouts) unless DDPM_COURSE_DATA says otherwise.
+os.environ.setdefault("DDPM_COURSE_DATA", str((ROOT.parent / "shared" / "data").resolve()))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run notebook cells flagged `#| slow` (long training runs)")
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    "The image-data root; a missing root fails the test (never skips): the tests need the real data."
+    root = Path(os.environ["DDPM_COURSE_DATA"])
+    if not (root / "MNIST" / "raw").is_dir():
+        pytest.fail(f"image data not found under {root} (looked for {root / 'MNIST' / 'raw'}); "
+                    "set DDPM_COURSE_DATA to a folder holding MNIST/, FashionMNIST/ and cifar10-jpeg/")
+    return root

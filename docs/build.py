@@ -310,6 +310,8 @@ def build(out: Path = DOCS / "_build" / "html", work: Path = DOCS / "_src", work
     proc, src = work / "proc", work / "src"
     for d in (proc, src, out): shutil.rmtree(d, ignore_errors=True)
     src.mkdir(parents=True)
+    if (NBS / "figures").is_dir():  # GIFs and PNGs that notebooks show through markdown links
+        shutil.copytree(NBS / "figures", src / "figures")
 
     process_notebooks(nbs, proc, workers or os.cpu_count() or 1)
     t1 = time.time()

@@ -16,6 +16,11 @@ def pytest_addoption(parser):
                      help="also run notebook cells flagged `#| slow` (long training runs)")
 
 
+def pytest_configure(config):
+    # `#| slow` cells also check ddpm_course.core.run_slow(), so a learner's top-to-bottom run skips them too
+    if config.getoption("--slow"): os.environ["DDPM_COURSE_SLOW"] = "1"
+
+
 @pytest.fixture(scope="session")
 def data_root():
     "The image-data root; a missing root fails the test (never skips): the tests need the real data."

@@ -205,6 +205,21 @@ def _describe_data(data, labels) -> str:
     if hasattr(data, "sample"): return repr(data)
     return f"tensor{tuple(data.shape)}" + ("" if labels is None else " with labels")
 
+def _pack_history(history: dict) -> dict:
+    "The per-step lists of per-sample records as one tensor each plus their lengths: a few tensors, not thousands, in a checkpoint."
+    out = dict(history)
+    for k in ("t", "loss_t"):
+        v = history[k]
+        out[k] = {"values": torch.cat(v) if v else torch.zeros(0), "lengths": torch.tensor([len(x) for x in v], dtype=torch.long)}
+    return out
+
+def _unpack_history(history: dict) -> dict:
+    "Inverse of _pack_history."
+    out = dict(history)
+    for k in ("t", "loss_t"):
+        out[k] = list(torch.split(history[k]["values"], history[k]["lengths"].tolist()))
+    return out
+
 class Trainer:
     "One training loop for toy distributions and image tensors: L_simple and weightings, AdamW, warm-up + cosine, clipping, EMA, exact resume."
     def __init__(self, net: nn.Module, # net(x, c_noise, cond=None); class-conditional when net.num_classes is set
@@ -230,6 +245,7 @@ class Trainer:
                  min_delta: float = 0.0, # an improvement must lower the best smoothed loss by this fraction
                  smoothing: float = 0.98, # beta of the smoothed loss (progress bar, early stopping)
                  progress: bool | dict = True, # show a tqdm progress bar in fit() (a dict: tqdm's options, e.g. mininterval)
+                 record_per_step: int = 64, # per-sample (t, loss) pairs kept per step for loss_by_noise_level (bounds the checkpoint's size)
                  net_config: dict | None = None, # the net's constructor arguments, stored in the config and checked on resume
                  callbacks: tuple = (), # f(trainer, record) after each step; returning True stops training
                  autocast_dtype: torch.dtype | None = None, # mixed precision, e.g. torch.bfloat16 (None: off)
@@ -267,6 +283,9 @@ class Trainer:
         self.batch_size, self.steps, self.grad_clip, self.label_dropout = int(batch_size), int(steps), grad_clip, label_dropout
         self.ckpt_dir, self.ckpt_every = None if ckpt_dir is None else Path(ckpt_dir), int(ckpt_every)
         self.early_stopping, self.min_delta, self.smoothing, self.progress = early_stopping, min_delta, smoothing, progress
+        if int(record_per_step) != record_per_step or record_per_step < 0:
+            raise ValueError(f"record_per_step must be an integer >= 0, got {record_per_step!r}")
+        self.record_per_step = int(record_per_step)
         self.callbacks, self.autocast_dtype, self.grad_accum, self.channels_last = tuple(callbacks), autocast_dtype, int(grad_accum), channels_last
         self.generator = make_generator(seed, self.device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
@@ -338,7 +357,8 @@ class Trainer:
         rec = dict(step=self.step, loss=loss, smooth=smooth, lr=lr, grad_norm=float(grad_norm),
                    samples_per_s=B / (time.perf_counter() - t_start))
         for k in ("step", "loss", "lr", "grad_norm", "samples_per_s"): self.history[k].append(rec[k])
-        self.history["t"].append(t.to("cpu", torch.int32)); self.history["loss_t"].append(per_sample.to("cpu", torch.float32))
+        k = self.record_per_step    # the batch is drawn i.i.d., so its first k samples are an unbiased subsample
+        self.history["t"].append(t[:k].to("cpu", torch.int32)); self.history["loss_t"].append(per_sample[:k].to("cpu", torch.float32))
         return rec
 
     def run(self, until: int | None = None # stop after this step (default and at most: steps)
@@ -373,7 +393,8 @@ class Trainer:
         "Everything a resumed run needs to continue bit for bit."
         return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-                "early": dict(self.early), "stopped": self.stopped, "history": self.history, "rng": rng_states(self.generator)}
+                "early": dict(self.early), "stopped": self.stopped, "history": _pack_history(self.history),
+                "rng": rng_states(self.generator)}
 
     def save(self, path: str | Path | None = None # default: ckpt_dir / "latest.pt"
             ) -> Path:
@@ -400,7 +421,7 @@ class Trainer:
         self.net.load_state_dict(ck["net"])
         self.ema.load_state_dict(ck["ema"])
         self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"]); self.scaler.load_state_dict(ck["scaler"])
-        self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], ck["history"]
+        self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
         set_rng_states(ck["rng"], self.generator)
         self.last_ckpt = (Path(path), self.step)
         return self

@@ -52,14 +52,12 @@ def heun_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
               cond=None # class labels (B,) or None, passed to the denoiser
              ) -> tuple[torch.Tensor, torch.Tensor]:
     "EDM Algorithm 1, one step: Euler, then the trapezoidal correction unless sigma_next = 0; (x_next, x0_hat at sigma). NFE 2 (1 to 0)."
+    x_next, x0_hat = euler_step(denoiser, x, sigma, sigma_next, cond=cond)   # Euler's prediction
     s, s_next = _levels(sigma, x), _levels(sigma_next, x, "sigma_next", positive=False)
-    x0_hat = denoiser(x, s, cond)
-    d = (x - x0_hat) / _b(s, x)
-    h = _b(s_next - s, x)
-    x_next = x + h * d                                           # Euler's prediction
     if bool((s_next > 0).all()):
+        d = (x - x0_hat) / _b(s, x)                              # the slope at the start (as in euler_step)
         d_next = (x_next - denoiser(x_next, s_next, cond)) / _b(s_next, x)
-        x_next = x + h * (d + d_next) / 2                        # the trapezoidal rule (EDM Alg. 1)
+        x_next = x + _b(s_next - s, x) * (d + d_next) / 2        # the trapezoidal rule (EDM Alg. 1)
     elif bool((s_next > 0).any()):
         raise ValueError("heun_step needs sigma_next all 0 (the last, Euler, step) or all > 0 within a batch; "
                          "run samples with different grids in separate batches")

@@ -4,15 +4,16 @@
 
 # %% ../nbs/01_data.ipynb #f53ac03a
 from __future__ import annotations
-import math, os
+import functools, math, os
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TOY_DATASETS', 'IMAGE_DATASETS', 'ToyDistribution', 'SwissRoll2D', 'SwissRoll3D', 'GaussianMixture', 'Gaussian',
-           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'ImageDataset', 'image_dataset',
-           'image_tensor']
+           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'online', 'image_data_available',
+           'ImageDataset', 'image_dataset', 'image_tensor']
 
 # %% ../nbs/01_data.ipynb #5cce98d9
 def _gen_device(generator: torch.Generator | None) -> torch.device:
@@ -168,44 +169,53 @@ class GaussianMixture(ToyDistribution):
         x, k = self._draw(_check_n(n), generator, _gen_device(generator))
         return x.to(device=device, dtype=dtype), self.labels.to(k.device)[k].to(device)
 
-    def component_log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        "log w_k + log N(x; mu_k, Sigma_k) for x (N, D): (N, K) float64."
-        x = _check_x(x, self.dim, f"this {self.dim}-D mixture")
-        return self.weights.log().to(x.device) + _log_normal(x, self.means, self._L)
+# %% ../nbs/01_data.ipynb #c18cd404
+@patch
+def component_log_prob(self: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
+    "log w_k + log N(x; mu_k, Sigma_k) for x (N, D): (N, K) float64."
+    x = _check_x(x, self.dim, f"this {self.dim}-D mixture")
+    return self.weights.log().to(x.device) + _log_normal(x, self.means, self._L)
 
-    def log_prob(self, x: torch.Tensor # points, (N, D)
-                ) -> torch.Tensor:
-        "log p(x) = logsumexp_k (log w_k + log N(x; mu_k, Sigma_k)), (N,) float64."
-        return self.component_log_prob(x).logsumexp(1)
+@patch
+def log_prob(self: GaussianMixture, x: torch.Tensor # points, (N, D)
+            ) -> torch.Tensor:
+    "log p(x) = logsumexp_k (log w_k + log N(x; mu_k, Sigma_k)), (N,) float64."
+    return self.component_log_prob(x).logsumexp(1)
 
-    def mean(self) -> torch.Tensor:
-        "E[x] = sum_k w_k mu_k, (D,) float64."
-        return self.weights @ self.means
+@patch
+def mean(self: GaussianMixture) -> torch.Tensor:
+    "E[x] = sum_k w_k mu_k, (D,) float64."
+    return self.weights @ self.means
 
-    def covariance(self) -> torch.Tensor:
-        "Cov[x] = sum_k w_k (Sigma_k + mu_k mu_k^T) - E[x] E[x]^T (law of total covariance), (D, D) float64."
-        m = self.mean()
-        second = torch.einsum("k,kij->ij", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :])
-        return second - m[:, None] * m[None, :]
+@patch
+def covariance(self: GaussianMixture) -> torch.Tensor:
+    "Cov[x] = sum_k w_k (Sigma_k + mu_k mu_k^T) - E[x] E[x]^T (law of total covariance), (D, D) float64."
+    m = self.mean()
+    second = torch.einsum("k,kij->ij", self.weights, self.covs + self.means[:, :, None] * self.means[:, None, :])
+    return second - m[:, None] * m[None, :]
 
-    def classes(self) -> list[int]:
-        "The distinct class labels, sorted."
-        return self.labels.unique().tolist()
+# %% ../nbs/01_data.ipynb #6c1e2bcb
+@patch
+def classes(self: GaussianMixture) -> list[int]:
+    "The distinct class labels, sorted."
+    return self.labels.unique().tolist()
 
-    def condition(self, label: int # the class to keep
-                 ) -> GaussianMixture:
-        "p(x | y = label): the components with that label, weights renormalised."
-        keep = self.labels == int(label)
-        if not bool(keep.any()): raise ValueError(f"no component has label {label}; the labels are {self.classes()}")
-        return GaussianMixture(self.weights[keep], self.means[keep], self.covs[keep], self.labels[keep])
+@patch
+def condition(self: GaussianMixture, label: int # the class to keep
+             ) -> GaussianMixture:
+    "p(x | y = label): the components with that label, weights renormalised."
+    keep = self.labels == int(label)
+    if not bool(keep.any()): raise ValueError(f"no component has label {label}; the labels are {self.classes()}")
+    return GaussianMixture(self.weights[keep], self.means[keep], self.covs[keep], self.labels[keep])
 
-    def noised(self, sigma: float # noise level: the law of x0 + sigma * n, n ~ N(0, I)
-              ) -> GaussianMixture:
-        "The law of x0 + sigma * n: the same mixture with covariances Sigma_k + sigma^2 I."
-        sigma = float(sigma)
-        if not sigma >= 0: raise ValueError(f"sigma must be >= 0, got {sigma}")
-        eye = torch.eye(self.dim, dtype=torch.float64)
-        return GaussianMixture(self.weights, self.means, self.covs + sigma**2 * eye, self.labels)
+@patch
+def noised(self: GaussianMixture, sigma: float # noise level: the law of x0 + sigma * n, n ~ N(0, I)
+          ) -> GaussianMixture:
+    "The law of x0 + sigma * n: the same mixture with covariances Sigma_k + sigma^2 I."
+    sigma = float(sigma)
+    if not sigma >= 0: raise ValueError(f"sigma must be >= 0, got {sigma}")
+    eye = torch.eye(self.dim, dtype=torch.float64)
+    return GaussianMixture(self.weights, self.means, self.covs + sigma**2 * eye, self.labels)
 
 # %% ../nbs/01_data.ipynb #0ca7bad6
 class Gaussian(GaussianMixture):
@@ -297,6 +307,7 @@ class TwoMoons(ToyDistribution):
         x, y = self._draw(_check_n(n), generator, _gen_device(generator))
         return x.to(device=device, dtype=dtype), y.to(device)
 
+# %% ../nbs/01_data.ipynb #6e7c73f3
 class Sinusoid(ToyDistribution):
     "Points along x2 = amplitude * sin(pi * periods * x1 / width), x1 uniform on [-width, width], plus noise on x2."
     name, dim = "sinusoid", 2
@@ -312,6 +323,7 @@ class Sinusoid(ToyDistribution):
         e = torch.randn(n, generator=generator, device=gdev, dtype=torch.float64)
         return torch.stack([self.width * u, self.amplitude * torch.sin(math.pi * self.periods * u) + self.noise * e], 1)
 
+# %% ../nbs/01_data.ipynb #11e626c8
 class Checkerboard(ToyDistribution):
     "Uniform on the black cells of an m x m checkerboard over [-a, a]^2 (cell (i, j) black when i + j is even)."
     name, dim = "checkerboard", 2
@@ -368,7 +380,7 @@ def data_root(root: str | Path | None = None # an explicit folder; wins over eve
     env = os.environ.get("DDPM_COURSE_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ddpm_course" / "data"
 
-# %% ../nbs/01_data.ipynb #61badfa3
+# %% ../nbs/01_data.ipynb #9a4dff30
 _IMG_EXT = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 def _u8_to_unit(v: torch.Tensor) -> torch.Tensor:
@@ -389,19 +401,44 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-2:] != (size, size): x = TF.center_crop(TF.resize(x, size, antialias=True), [size, size])
     return x.clamp(-1, 1)
 
+# %% ../nbs/01_data.ipynb #c7c0fe57
+_HOSTS = {"mnist": ("ossci-datasets.s3.amazonaws.com", 443), "cifar10": ("www.cs.toronto.edu", 443),
+          "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80)}
+_NATIVE = {"mnist": (1, 28), "fashion_mnist": (1, 28), "cifar10": (3, 32)}   # (channels, size) of each set
+_SAID: set = set()
+
+@functools.lru_cache(maxsize=None)
+def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    "Whether a TCP connection to host:port opens within `timeout` seconds (once per process and host)."
+    import socket
+    try: socket.create_connection((host, port), timeout=timeout).close(); return True
+    except OSError: return False
+
+def online(key: str) -> bool:
+    "Whether the download host of image set `key` answers; False when the env DDPM_COURSE_OFFLINE=1."
+    if os.environ.get("DDPM_COURSE_OFFLINE", "0").strip().lower() in ("1", "true", "yes"): return False
+    return _reachable(*_HOSTS[key])
+
 def _not_found(what: str, looked: list, layout: str) -> FileNotFoundError:
     where = " or ".join(str(p) for p in looked)
-    return FileNotFoundError(f"{what} not found: looked in {where}. With internet, pass download=True; offline, set the "
-                             f"environment variable DDPM_COURSE_DATA (or pass root=) to a folder holding {layout}")
+    return FileNotFoundError(f"{what} not found: looked in {where}, and it was not downloaded (no internet, or "
+                             f"download=False). With internet, pass download=True; offline, set the environment "
+                             f"variable DDPM_COURSE_DATA (or pass root=) to a folder holding {layout}")
 
+# %% ../nbs/01_data.ipynb #ecd865ec
 class _Digits(torch.utils.data.Dataset):
     "scikit-learn's 8x8 digits in [-1, 1] (v / 8 - 1); every 5th image (index % 5 == 0) is the test split."
     classes = [str(i) for i in range(10)]
-    def __init__(self, train: bool = True):
+    def __init__(self, train: bool = True,
+                 channels: int = 1, # 3: grey repeated as RGB (the fallback for a colour set)
+                 size: int | None = None # resize once, here (the fallback for a larger set)
+                ):
         from sklearn.datasets import load_digits
         d = load_digits()
         keep = (np.arange(len(d.target)) % 5 != 0) if train else (np.arange(len(d.target)) % 5 == 0)
-        self.data = torch.tensor(d.images[keep], dtype=torch.float32)[:, None] / 8 - 1   # (N, 1, 8, 8)
+        x = torch.tensor(d.images[keep], dtype=torch.float32)[:, None] / 8 - 1   # (N, 1, 8, 8)
+        if size is not None: x = _resize(x, size)
+        self.data = x.expand(-1, channels, -1, -1).contiguous()
         self.targets = torch.tensor(d.target[keep], dtype=torch.long)
     def __len__(self): return len(self.targets)
     def __getitem__(self, i): return self.data[i], int(self.targets[i])
@@ -417,28 +454,60 @@ class _FlatFolder(torch.utils.data.Dataset):
         from PIL import Image
         with Image.open(self.files[i]) as im: return im.convert("RGB"), 0
 
-def _base_dataset(name, root=None, train=True, download=False):
+# %% ../nbs/01_data.ipynb #c62fe51b
+def _torchvision_set(key, r, train, download):
+    "MNIST / FashionMNIST / CIFAR10 from root r: on disk, else downloaded when `download` allows; None if missing."
+    from torchvision import datasets
+    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10}[key]
+    try: return cls(str(r), train=train, download=False)
+    except RuntimeError as e:
+        if "not found" not in str(e).lower() and "corrupted" not in str(e).lower(): raise
+    if download is False or (download is None and not online(key)): return None
+    print(f"downloading {key} into {r} (torchvision's download=True) ...", flush=True)
+    try: return cls(str(r), train=train, download=True)
+    except (RuntimeError, OSError) as e:
+        print(f"the download of {key} failed: {type(e).__name__}: {e}", flush=True)
+        return None
+
+def _named_set(key, root, train, download):
+    "The dataset of a named set, or None when it is neither on disk nor downloadable."
+    r = data_root(root)
+    if key == "cifar10":
+        jpeg = r / "cifar10-jpeg" / ("train" if train else "test")
+        if jpeg.is_dir() and not (r / "cifar-10-batches-py").is_dir() and download is not True:
+            from torchvision import datasets
+            return datasets.ImageFolder(str(jpeg))
+    return _torchvision_set(key, r, train, download)
+
+def _missing(key, root, train) -> FileNotFoundError:
+    r = data_root(root)
+    if key == "cifar10":
+        return _not_found("CIFAR-10", [r / "cifar-10-batches-py", r / "cifar10-jpeg" / ("train" if train else "test")],
+                          "cifar-10-batches-py/ (torchvision's layout) or cifar10-jpeg/{train,test}/<class>/*.jpg")
+    folder = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[key]
+    return _not_found(f"{folder} ({'train' if train else 'test'})", [r / folder / "raw"],
+                      f"{folder}/raw/ with the four idx files (torchvision's layout)")
+
+# %% ../nbs/01_data.ipynb #9e79d50c
+def _fallback(key, root, train):
+    "scikit-learn's digits at the size and channels of set `key`, with one line saying so (once per set)."
+    ch, size = _NATIVE[key]
+    if key not in _SAID:
+        _SAID.add(key)
+        print(f"{key} is not in {data_root(root)} and could not be downloaded: using scikit-learn's 8x8 digits, "
+              f"resized to {size}x{size}{' RGB' if ch == 3 else ''}, instead (set DDPM_COURSE_DATA to a folder "
+              f"with the real set, or run once with internet, for the real images)", flush=True)
+    return _Digits(train, channels=ch, size=size)
+
+def _base_dataset(name, root=None, train=True, download=None, fallback=False):
     "The underlying dataset of `name` (items: (PIL image | tensor, label))."
     from torchvision import datasets
     key = str(name).lower().replace("-", "_")
-    if key in ("mnist", "fashion_mnist"):
-        cls, folder = (datasets.MNIST, "MNIST") if key == "mnist" else (datasets.FashionMNIST, "FashionMNIST")
-        r = data_root(root)
-        try: return cls(str(r), train=train, download=download)
-        except RuntimeError as e:
-            if "not found" not in str(e).lower(): raise
-            raise _not_found(f"{folder} ({'train' if train else 'test'})", [r / folder / "raw"],
-                             f"{folder}/raw/ with the four idx files (torchvision's layout)") from None
-    if key == "cifar10":
-        r = data_root(root)
-        jpeg = r / "cifar10-jpeg" / ("train" if train else "test")
-        if (r / "cifar-10-batches-py").is_dir() or download or not jpeg.is_dir():
-            try: return datasets.CIFAR10(str(r), train=train, download=download)
-            except RuntimeError as e:
-                if "not found" not in str(e).lower(): raise
-                raise _not_found("CIFAR-10", [r / "cifar-10-batches-py", jpeg],
-                                 "cifar-10-batches-py/ (torchvision's layout) or cifar10-jpeg/{train,test}/<class>/*.jpg") from None
-        return datasets.ImageFolder(str(jpeg))
+    if key in _NATIVE:
+        ds = _named_set(key, root, train, download)
+        if ds is not None: return ds
+        if fallback: return _fallback(key, root, train)
+        raise _missing(key, root, train)
     if key == "digits": return _Digits(train)
     path = Path(str(name)).expanduser()
     if path.is_dir():
@@ -449,6 +518,17 @@ def _base_dataset(name, root=None, train=True, download=False):
     raise ValueError(f"unknown image data set {name!r}; known names: {', '.join(IMAGE_DATASETS)}, "
                      "or a path to a folder of images")
 
+# %% ../nbs/01_data.ipynb #4beaf0e2
+def image_data_available(name: str, # "mnist", "fashion_mnist" or "cifar10" ("digits" is always there)
+                         root: str | Path | None = None, # data folder (default: data_root())
+                         train: bool = True) -> bool:
+    "Whether the real image set `name` is on disk under the data root (never downloads)."
+    key = str(name).lower().replace("-", "_")
+    if key == "digits": return True
+    if key not in _NATIVE: raise ValueError(f"unknown image data set {name!r}; known names: {', '.join(IMAGE_DATASETS)}")
+    return _named_set(key, root, train, download=False) is not None
+
+# %% ../nbs/01_data.ipynb #9cfd7060
 class ImageDataset(torch.utils.data.Dataset):
     "Wraps a dataset of (image, label): items become (float32 (C, H, W) in [-1, 1], int label), resized and flipped."
     def __init__(self, base, # a dataset whose items are (PIL image | uint8 tensor | float tensor in [-1, 1], label)
@@ -468,29 +548,38 @@ class ImageDataset(torch.utils.data.Dataset):
         return x, int(y)
     def __repr__(self): return f"ImageDataset({type(self.base).__name__}, n={len(self)}, size={self.size}, flip={self.flip})"
 
+def _check_size(size):
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+
 def image_dataset(name: str | Path, # "mnist", "fashion_mnist", "cifar10", "digits", or a path to a folder of images
                   root: str | Path | None = None, # data folder (default: data_root())
                   train: bool = True, # the train split (else test)
                   size: int | None = None, # resize: shorter side to `size`, centred square crop
                   flip: bool = False, # random horizontal flips (p = 1/2)
-                  download: bool = False, # let torchvision download MNIST / FashionMNIST / CIFAR10 (needs internet)
-                  generator: torch.Generator | None = None # stream of the flip coins
+                  download: bool | None = None, # True: download if missing; False: never; None: if the host answers
+                  generator: torch.Generator | None = None, # stream of the flip coins
+                  fallback: bool = True # a missing named set becomes the digits (one printed line); False: an error
                  ) -> ImageDataset:
     "A Dataset of (x, y): x float32 (C, H, W) in [-1, 1], y the int class."
-    if size is not None and (int(size) != size or size < 1): raise ValueError(f"size must be a positive integer, got {size!r}")
-    return ImageDataset(_base_dataset(name, root, train, download), size=size, flip=flip, generator=generator)
+    _check_size(size)
+    return ImageDataset(_base_dataset(name, root, train, download, fallback), size=size, flip=flip, generator=generator)
 
-# %% ../nbs/01_data.ipynb #4ef6c136
+# %% ../nbs/01_data.ipynb #973e01f0
 def image_tensor(name: str | Path, # as for image_dataset
                  root: str | Path | None = None, # data folder (default: data_root())
                  train: bool = True, # the train split (else test)
                  n: int | None = None, # at most n images, at evenly spaced indices (all if None)
-                 size: int | None = None # resize as in image_dataset
+                 size: int | None = None, # resize as in image_dataset
+                 download: bool | None = None, # as for image_dataset
+                 fallback: bool = True # as for image_dataset
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     "A whole image set in memory: (x float32 (N, C, H, W) in [-1, 1], y long (N,))."
-    base = _base_dataset(name, root, train)
+    _check_size(size)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    base = _base_dataset(name, root, train, download, fallback)
     N = len(base)
-    if n is not None and (int(n) != n or n < 1): raise ValueError(f"n must be a positive integer or None, got {n!r}")
     m = N if n is None else min(int(n), N)
     idx = torch.arange(m) * N // m                                 # evenly spaced; all of them when m = N
     data = getattr(base, "data", None)

@@ -22,7 +22,7 @@ def main(paths):
     for p in paths:
         t0 = time.perf_counter()
         r = subprocess.run([str(bindir / "jupyter"), "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                            "--ExecutePreprocessor.timeout=1800", str(p)], cwd=Path(p).resolve().parent, env=env)
+                            "--ExecutePreprocessor.timeout=1800", str(Path(p).resolve())], cwd=Path(p).resolve().parent, env=env)
         if r.returncode: sys.exit(f"{p} failed (exit {r.returncode})")
         subprocess.run([str(bindir / "nbdev_clean"), "--fname", str(p)], cwd=ROOT, check=True)
         print(f"{p}: {time.perf_counter() - t0:.0f} s", flush=True)

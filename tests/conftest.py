@@ -29,3 +29,21 @@ def data_root():
         pytest.fail(f"image data not found under {root} (looked for {root / 'MNIST' / 'raw'}); "
                     "set DDPM_COURSE_DATA to a folder holding MNIST/, FashionMNIST/ and cifar10-jpeg/")
     return root
+
+
+_TIMES = []
+
+
+def pytest_runtest_logreport(report):
+    "Collect the notebook run times (recorded by tests/test_notebooks.py; xdist carries them to the controller)."
+    if report.when == "call":
+        for k, v in report.user_properties:
+            if k == "notebook_secs": _TIMES.append((report.nodeid.split("::")[-1], v, report.outcome))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TIMES: return
+    tr = terminalreporter
+    tr.section("notebook run times (wall seconds, this machine, top to bottom)")
+    for name, secs, outcome in sorted(_TIMES, key=lambda t: t[0]):
+        tr.write_line(f"{secs:8.1f}  {name}{'' if outcome == 'passed' else '  (' + outcome + ')'}")

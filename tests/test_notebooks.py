@@ -1,22 +1,44 @@
-"""Run every course notebook top to bottom (its tests are the asserts right below the code), and check that the
-package is exactly what the notebooks export."""
+"""Run every course notebook top to bottom (its tests are the asserts right below the code), with the real data and,
+for the notebooks that read image sets, once more as a learner without the files and without internet (the
+scikit-learn digits fallback); and check that the package is exactly what the notebooks export. Each run's time is
+printed in the summary."""
 import filecmp
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith("_"))
+# the notebooks that read an image set through ddpm_course.data (or a command that does)
+READS_IMAGES = [n for n in NOTEBOOKS if re.search(r'image_tensor\(|image_dataset\(|--data mnist|"mnist"',
+                                                  (ROOT / "nbs" / n).read_text(encoding="utf-8"))]
+
+
+def _run(name, request, record_property):
+    from nbdev.test import test_nb
+    skip = ["notest"] if request.config.getoption("--slow") else ["notest", "slow"]
+    t0 = time.perf_counter()
+    ok, _ = test_nb(ROOT / "nbs" / name, skip_flags=skip, showerr=True)
+    record_property("notebook_secs", round(time.perf_counter() - t0, 1))
+    return ok
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook(name, request, data_root):
-    from nbdev.test import test_nb
-    skip = ["notest"] if request.config.getoption("--slow") else ["notest", "slow"]
-    ok, secs = test_nb(ROOT / "nbs" / name, skip_flags=skip, showerr=True)
-    assert ok, f"nbs/{name} failed (its traceback is printed above)"
+def test_notebook(name, request, record_property, data_root):
+    assert _run(name, request, record_property), f"nbs/{name} failed (its traceback is printed above)"
+
+
+@pytest.mark.parametrize("name", READS_IMAGES)
+def test_notebook_offline_without_data(name, request, record_property, tmp_path, monkeypatch):
+    "A learner's first run with neither the data files nor internet: every notebook still runs, on the digits."
+    monkeypatch.setenv("DDPM_COURSE_DATA", str(tmp_path / "no_data_here"))
+    monkeypatch.setenv("DDPM_COURSE_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _run(name, request, record_property), f"nbs/{name} failed offline without the data (traceback above)"
 
 
 def test_package_matches_notebooks(tmp_path):

@@ -14,7 +14,8 @@ def render() -> str:
     parts = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":  # the index's code cells are checks, not reading
-            parts.append(cell.source.strip())
+            # figures are relative to nbs/ in the notebook, to the repository's root in README.md
+            parts.append(cell.source.strip().replace("](figures/", "](nbs/figures/"))
     head = "<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file. -->\n\n"
     return head + "\n\n".join(parts) + "\n"
 

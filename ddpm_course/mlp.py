@@ -138,6 +138,7 @@ class MLPBlock(nn.Module):
         z = self.norm(h) * (1 + scale) + shift
         return h + self.drop(self.lin(F.silu(z)))
 
+# %% ../nbs/06_embeddings_and_mlp.ipynb #a0a3e4d4
 class ResidualMLP(nn.Module):
     "The course's toy denoiser net(x, c_noise, cond=None): a residual MLP with FiLM conditioning on noise level and class."
     def __init__(self, dim: int = 2, # D, data dimension

@@ -12,7 +12,7 @@ from .mlp import TimeEmbedding, ClassEmbedding
 
 # %% auto #0
 __all__ = ['zero_init', 'ResBlock', 'attention', 'AttentionBlock', 'Downsample', 'Upsample', 'EmbedSequential', 'UNet',
-           'unet_preset']
+           'unet_preset', 'show_plan']
 
 # %% ../nbs/07_unet.ipynb #7634e5d0
 def zero_init(module: nn.Module # a layer whose parameters are set to 0 in place
@@ -157,7 +157,58 @@ def _check_unet_args(image_size, base_channels, channel_mult, num_res_blocks, at
             raise ValueError(f"{c} channels at {s}x{s} are not divisible by num_heads = {num_heads}")
     return sizes
 
-# %% ../nbs/07_unet.ipynb #c1828107
+# %% ../nbs/07_unet.ipynb #01826deb
+def _down_path(ch, channel_mult, sizes, num_res_blocks, attn_resolutions, res, attn):
+    "Per level: ResBlocks (+ attention) and a Downsample (not after the last). Returns (blocks, plan, skip channels, channels)."
+    blocks, plan, skips, c = nn.ModuleList(), [], [ch], ch             # conv_in's output is the first skip
+    for level, (m, s) in enumerate(zip(channel_mult, sizes)):
+        for _ in range(num_res_blocks):
+            layers = [res(c, ch * m)] + ([attn(ch * m)] if s in attn_resolutions else [])
+            blocks.append(EmbedSequential(*layers)); c = ch * m; skips.append(c)
+            plan.append(dict(path="down", kind="res", res=s, ch=c, attn=s in attn_resolutions))
+        if level < len(channel_mult) - 1:
+            blocks.append(EmbedSequential(Downsample(c))); skips.append(c)
+            plan.append(dict(path="down", kind="down", res=s // 2, ch=c, attn=False))
+    return blocks, plan, skips, c
+
+# %% ../nbs/07_unet.ipynb #f17e7173
+def _up_path(ch, channel_mult, sizes, num_res_blocks, attn_resolutions, res, attn, skips, c):
+    "Per level from the lowest: num_res_blocks + 1 ResBlocks on concatenated skips (+ attention), then an Upsample."
+    blocks, plan = nn.ModuleList(), []
+    for level in reversed(range(len(channel_mult))):
+        m, s = channel_mult[level], sizes[level]
+        for i in range(num_res_blocks + 1):
+            layers = [res(c + skips.pop(), ch * m)] + ([attn(ch * m)] if s in attn_resolutions else [])
+            c, last = ch * m, level > 0 and i == num_res_blocks
+            if last: layers.append(Upsample(c))
+            blocks.append(EmbedSequential(*layers))
+            plan.append(dict(path="up", kind="res", res=s, ch=c, attn=s in attn_resolutions))
+            if last: plan.append(dict(path="up", kind="up", res=sizes[level - 1], ch=c, attn=False))
+    assert not skips, "every skip is consumed exactly once"
+    return blocks, plan, c
+
+# %% ../nbs/07_unet.ipynb #546fca0a
+def _check_unet_inputs(net, x, c_noise, cond):
+    "Check x against the net's shape; broadcast a scalar c_noise; None on a class-conditional net is the null class."
+    S, C = net.image_size, net.in_channels
+    if x.ndim != 4 or x.shape[1] != C or x.shape[2] != S or x.shape[3] != S:
+        raise ValueError(f"UNet expects x of shape (B, {C}, {S}, {S}) (in_channels={C}, image_size={S}), got {tuple(x.shape)}")
+    c_noise = torch.as_tensor(c_noise, device=x.device)
+    if c_noise.ndim == 0: c_noise = c_noise.expand(x.shape[0])
+    if c_noise.shape != (x.shape[0],):
+        raise ValueError(f"c_noise must hold one noise level per sample, shape ({x.shape[0]},); got {tuple(c_noise.shape)}")
+    if cond is not None:
+        if net.num_classes is None:
+            raise ValueError("this UNet is unconditional (num_classes=None) but got cond; pass cond=None "
+                             "or build it with num_classes=...")
+        cond = torch.as_tensor(cond, device=x.device)
+        if cond.shape != (x.shape[0],):
+            raise ValueError(f"cond must hold one label per sample, shape ({x.shape[0]},); got {tuple(cond.shape)}")
+    elif net.num_classes is not None:
+        cond = torch.full((x.shape[0],), net.num_classes, dtype=torch.long, device=x.device)
+    return c_noise, cond   # ClassEmbedding checks the labels' dtype and range; TimeEmbedding reads integer t as float
+
+# %% ../nbs/07_unet.ipynb #d9eec4fd
 class UNet(nn.Module):
     "DDPM's U-Net (Ho et al. 2020 App. B): net(x, c_noise, cond=None) -> a tensor shaped like x."
     def __init__(self,
@@ -185,61 +236,21 @@ class UNet(nn.Module):
         self.class_emb = ClassEmbedding(num_classes, emb_dim) if num_classes is not None else None
         res = lambda i, o: ResBlock(i, o, emb_dim, dropout, scale_shift, groups)
         attn = lambda c: AttentionBlock(c, num_heads, groups=groups)
-
+        paths = (ch, channel_mult, sizes, num_res_blocks, attn_resolutions, res, attn)
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
-        self.plan = [dict(path="down", kind="conv_in", res=image_size, ch=ch, attn=False)]
-        skips, c = [ch], ch                                                 # channels of every skip, in push order
-        self.down = nn.ModuleList()
-        for level, (m, s) in enumerate(zip(channel_mult, sizes)):
-            for _ in range(num_res_blocks):
-                layers = [res(c, ch * m)] + ([attn(ch * m)] if s in attn_resolutions else [])
-                self.down.append(EmbedSequential(*layers)); c = ch * m; skips.append(c)
-                self.plan.append(dict(path="down", kind="res", res=s, ch=c, attn=s in attn_resolutions))
-            if level < len(channel_mult) - 1:
-                self.down.append(EmbedSequential(Downsample(c))); skips.append(c)
-                self.plan.append(dict(path="down", kind="down", res=s // 2, ch=c, attn=False))
+        self.down, down_plan, skips, c = _down_path(*paths)
         self.mid = EmbedSequential(res(c, c), attn(c), res(c, c))
-        self.plan.append(dict(path="mid", kind="mid", res=sizes[-1], ch=c, attn=True))
-        self.up = nn.ModuleList()
-        for level in reversed(range(len(channel_mult))):
-            m, s = channel_mult[level], sizes[level]
-            for i in range(num_res_blocks + 1):
-                layers = [res(c + skips.pop(), ch * m)] + ([attn(ch * m)] if s in attn_resolutions else [])
-                c = ch * m
-                if level > 0 and i == num_res_blocks: layers.append(Upsample(c))
-                self.up.append(EmbedSequential(*layers))
-                self.plan.append(dict(path="up", kind="res", res=s, ch=c, attn=s in attn_resolutions))
-                if level > 0 and i == num_res_blocks:
-                    self.plan.append(dict(path="up", kind="up", res=sizes[level - 1], ch=c, attn=False))
-        assert not skips                                                    # every skip is consumed exactly once
+        mid_plan = [dict(path="mid", kind="mid", res=sizes[-1], ch=c, attn=True)]
+        self.up, up_plan, c = _up_path(*paths, skips, c)
         self.norm_out = nn.GroupNorm(groups, c)
         self.conv_out = zero_init(nn.Conv2d(c, self.out_channels, 3, padding=1))
-
-    def _check_inputs(self, x, c_noise, cond):
-        S, C = self.image_size, self.in_channels
-        if x.ndim != 4 or x.shape[1] != C or x.shape[2] != S or x.shape[3] != S:
-            raise ValueError(f"UNet expects x of shape (B, {C}, {S}, {S}) (in_channels={C}, image_size={S}), "
-                             f"got {tuple(x.shape)}")
-        c_noise = torch.as_tensor(c_noise, device=x.device)
-        if c_noise.ndim == 0: c_noise = c_noise.expand(x.shape[0])
-        if c_noise.shape != (x.shape[0],):
-            raise ValueError(f"c_noise must hold one noise level per sample, shape ({x.shape[0]},); got {tuple(c_noise.shape)}")
-        if cond is not None:
-            if self.num_classes is None:
-                raise ValueError("this UNet is unconditional (num_classes=None) but got cond; pass cond=None "
-                                 "or build it with num_classes=...")
-            cond = torch.as_tensor(cond, device=x.device)
-            if cond.shape != (x.shape[0],):
-                raise ValueError(f"cond must hold one label per sample, shape ({x.shape[0]},); got {tuple(cond.shape)}")
-        elif self.num_classes is not None:   # None on a class-conditional net: every sample gets the null class
-            cond = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
-        return c_noise, cond   # ClassEmbedding checks the labels' dtype and range; TimeEmbedding reads integer t as float
+        self.plan = [dict(path="down", kind="conv_in", res=image_size, ch=ch, attn=False)] + down_plan + mid_plan + up_plan
 
     def forward(self, x: torch.Tensor, # (B, in_channels, image_size, image_size)
                 c_noise: torch.Tensor, # (B,) float noise-level input (DDPM: t as a float)
                 cond: torch.Tensor | None = None # (B,) long labels in [0, num_classes], or None (= no class)
                ) -> torch.Tensor: # (B, out_channels, image_size, image_size)
-        c_noise, cond = self._check_inputs(x, c_noise, cond)
+        c_noise, cond = _check_unet_inputs(self, x, c_noise, cond)
         emb = self.time_emb(c_noise)                                       # (B, 4c)
         if self.class_emb is not None: emb = emb + self.class_emb(cond)
         h = self.conv_in(x)
@@ -270,3 +281,39 @@ def unet_preset(name: str, # "tiny" (CPU, 1 x 28 x 28 digits) or "cifar10" (Ho e
     if isinstance(kw["attn_resolutions"], str) and kw["attn_resolutions"] == "lowest":
         kw["attn_resolutions"] = (kw["image_size"] // 2 ** (len(kw["channel_mult"]) - 1),)
     return UNet(**kw)
+
+# %% ../nbs/07_unet.ipynb #1277a329
+def show_plan(net, # a UNet (only its `plan` is read)
+              ax=None, # a matplotlib axis; a new figure if None
+              title: str | None = None,
+              legend: bool = True, # explain the box styles
+              figsize=(12, 4)): # of the new figure
+    "Draw a UNet's layout: a box per block, rows by resolution, heights by channels, red edge = attention, arcs = skips."
+    import matplotlib.pyplot as plt
+    import matplotlib.patches as mpatches
+    if ax is None: ax = plt.subplots(figsize=figsize)[1]
+    plan, levels = net.plan, sorted({r["res"] for r in net.plan}, reverse=True)
+    cmax, y = max(r["ch"] for r in plan), lambda r: -levels.index(r["res"])
+    faces, pushes = {"down": "#9ecae1", "mid": "#bcbddc", "up": "#fdae6b"}, []
+    for i, r in enumerate(plan):
+        h, plain = 0.75 * r["ch"] / cmax, r["kind"] in ("conv_in", "down", "up")   # plain: a convolution, not a residual block
+        ax.add_patch(mpatches.Rectangle((i - 0.35, y(r) - h / 2), 0.7, h, fc="white" if plain else faces[r["path"]],
+                                        ec="red" if r["attn"] else "k", lw=2.2 if r["attn"] else 0.8, hatch="//" if plain else None))
+        ax.text(i, y(r) + h / 2 + 0.04, str(r["ch"]), ha="center", va="bottom", fontsize=7)
+        if r["path"] == "down": pushes.append(i)
+        if r["path"] == "up" and r["kind"] == "res":
+            j = pushes.pop()
+            rise = 0.15 + 0.01 * (i - j)                              # arc height above the boxes
+            ax.annotate("", xy=(i, y(r) + 0.42), xytext=(j, y(plan[j]) + 0.42),
+                        arrowprops=dict(arrowstyle="->", color="0.55", lw=0.7, connectionstyle=f"arc3,rad={-2 * rise / (i - j)}"))
+    ax.set_yticks([-k for k in range(len(levels))], [f"{s}x{s}" for s in levels])
+    ax.set_xlim(-0.8, len(plan) - 0.2); ax.set_ylim(-len(levels) + 0.4, 1.0); ax.set_xticks([])
+    ax.set_xlabel("forward pass (down path, middle, up path)")
+    if title: ax.set_title(title)
+    if legend:
+        ax.legend(handles=[mpatches.Patch(fc=faces["down"], ec="k", label="ResBlock (down)"),
+                           mpatches.Patch(fc=faces["mid"], ec="k", label="middle: Res-Attn-Res"),
+                           mpatches.Patch(fc=faces["up"], ec="k", label="ResBlock (up, after concat)"),
+                           mpatches.Patch(fc="w", ec="k", hatch="//", label="conv_in / Down- / Upsample"),
+                           mpatches.Patch(fc="w", ec="red", lw=2, label="followed by self-attention")], fontsize=7, loc="lower left")
+    return ax

@@ -126,8 +126,17 @@ def check_fn(fn, # your function
              reference, # the exact function, called with the same arguments
              inputs: list, # argument tuples (or dicts of keyword arguments, or single arguments) to try
              name: str | None = None, # what is checked, for the message (default: the function's name)
-             rtol: float = 1e-6, atol: float = 1e-8) -> Result:
+             rtol: float = 1e-6, atol: float = 1e-8,
+             slips: dict | None = None # {message: a typical wrong function}: named when `fn` agrees with one
+            ) -> Result:
     "Call `fn` and `reference` on every input; the first input where they differ is reported with the mistake."
+    r = _check_fn(fn, reference, inputs, name, rtol, atol)
+    if r.status == "fail" and slips:
+        for msg, wrong in slips.items():
+            if _check_fn(fn, wrong, inputs, name, rtol, atol): return Result("fail", r.name, f"your answer {msg}")
+    return r
+
+def _check_fn(fn, reference, inputs, name, rtol, atol) -> Result:
     name = name or getattr(fn, "__name__", "your function")
     if not callable(fn): return Result("fail", name, f"expected a function, got a {type(fn).__name__}")
     if not inputs: raise ValueError("check_fn needs at least one input to try")
@@ -142,7 +151,7 @@ def check_fn(fn, # your function
         if msg is not None: return Result("fail", name, f"on input {_show(args)}, your answer {msg}")
     return Result("pass", name, f"correct on all {len(inputs)} inputs")
 
-# %% ../nbs/00a_exercises.ipynb #5e039d17
+# %% ../nbs/00a_exercises.ipynb #43dd0db1
 def seeded(f, # a function taking `generator=` as a keyword
            seed: int = 0):
     "`f` with a fresh `torch.Generator` seeded `seed` at each call, so two functions see the same noise."

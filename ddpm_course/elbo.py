@@ -42,6 +42,7 @@ def _coef(alpha_bar_t, x: torch.Tensor, name: str, pos: bool = False, lt1: bool 
 def _same(a: torch.Tensor, b: torch.Tensor, na: str, nb: str, name: str):
     if a.shape != b.shape: raise ValueError(f"{name}: {na} and {nb} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
+# %% ../nbs/04_elbo.ipynb #20a4b300
 def x0_from_eps(x_t: torch.Tensor, # noisy sample x_t, (B, ...)
                 eps: torch.Tensor, # noise (or its estimate), same shape
                 alpha_bar_t # (B,) per-sample alpha_bar_t, or a scalar
@@ -60,6 +61,7 @@ def eps_from_x0(x_t: torch.Tensor, # noisy sample x_t, (B, ...)
     a = _coef(alpha_bar_t, x_t, "eps_from_x0", lt1=True)
     return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
+# %% ../nbs/04_elbo.ipynb #05ae84c5
 def v_from_x0_eps(x0: torch.Tensor, # clean data, (B, ...)
                   eps: torch.Tensor, # noise, same shape
                   alpha_bar_t # (B,) per-sample alpha_bar_t, or a scalar
@@ -87,6 +89,7 @@ def eps_from_v(x_t: torch.Tensor, # noisy sample x_t, (B, ...)
     a = _coef(alpha_bar_t, x_t, "eps_from_v")
     return (1 - a).sqrt() * x_t + a.sqrt() * v
 
+# %% ../nbs/04_elbo.ipynb #fc758473
 def score_from_eps(eps: torch.Tensor, # noise (or its estimate), (B, ...)
                    alpha_bar_t # (B,) per-sample alpha_bar_t, or a scalar
                   ) -> torch.Tensor:
@@ -101,6 +104,7 @@ def eps_from_score(score: torch.Tensor, # score (or its estimate), (B, ...)
     a = _coef(alpha_bar_t, score, "eps_from_score")
     return -(1 - a).sqrt() * score
 
+# %% ../nbs/04_elbo.ipynb #d0dbbef4
 PREDICTIONS = ("eps", "x0", "v", "score")
 
 def convert_prediction(pred: torch.Tensor, # a network output, (B, ...)
@@ -176,48 +180,50 @@ def _check_alpha_bar(alpha_bar, device) -> torch.Tensor:
 
 ELBO_DECODERS, ELBO_VARIANCES = ("gaussian", "discretized"), ("posterior", "beta")
 
-def elbo_terms(x0: torch.Tensor, # data, (B, ...)
-               denoiser, # D(x, sigma) -> x0_hat, x = x0 + sigma * n in variance-exploding coordinates (the course's denoiser interface)
-               alpha_bar: torch.Tensor, # (T+1,) cumulative products, alpha_bar[0] = 1
-               generator: torch.Generator | None = None, # the stream of the x_t draws
-               decoder: str = "gaussian", # L_0: "gaussian" (continuous data) or "discretized" (8-bit data in [-1, 1])
-               variance: str = "posterior", # sigma_t^2 of p_theta: "posterior" (beta_tilde_t) or "beta" (beta_t)
-               t_batch: int | None = None # time steps per denoiser call (default: as many as fit in ~4M values)
-              ) -> dict:
-    "Per-sample terms of the negative ELBO in nats (Ho et al. eq. 5), one draw of x_t ~ q(x_t | x_0) per step."
+def _check_elbo_inputs(x0: torch.Tensor, decoder: str, variance: str):
     if decoder not in ELBO_DECODERS: raise ValueError(f"elbo_terms: unknown decoder {decoder!r}; use one of {ELBO_DECODERS}")
     if variance not in ELBO_VARIANCES: raise ValueError(f"elbo_terms: unknown variance {variance!r}; use one of {ELBO_VARIANCES}")
     if x0.ndim < 2: raise ValueError(f"x0 must be a batch (B, ...) with at least 2 dims, e.g. (B, 1) for 1-D data; got shape {tuple(x0.shape)}")
-    ab = _check_alpha_bar(alpha_bar, x0.device)
-    T, B = ab.shape[0] - 1, x0.shape[0]
-    x = x0.to(torch.float64)
     if decoder == "discretized":
+        x = x0.to(torch.float64)
         k = (x + 1) * 127.5
         if bool((x.abs() > 1 + 1e-6).any()) or bool(((k - k.round()).abs() > 1e-3).any()):
             raise ValueError("decoder='discretized' needs 8-bit data scaled to [-1, 1] (values -1 + 2k/255); use decoder='gaussian' for continuous data")
-    beta = torch.cat([ab.new_zeros(1), 1 - ab[1:] / ab[:-1]])
-    beta_tilde = torch.cat([ab.new_zeros(1), (1 - ab[:-1]) / (1 - ab[1:]) * beta[1:]])  # beta_tilde_1 = 0
-    var_p = beta_tilde if variance == "posterior" else beta
 
-    def x0_hat(x_t, t):  # x_t (n, ...), t (n,): the VP estimate through the VE denoiser
-        a = ab[t]
-        out = denoiser((x_t / expand_like(a.sqrt(), x_t)).to(x0.dtype), ((1 - a) / a).sqrt().to(x0.dtype))
-        if out.shape != x_t.shape: raise ValueError(f"the denoiser returned shape {tuple(out.shape)} for an input of shape {tuple(x_t.shape)}")
-        return out.to(torch.float64)
+# %% ../nbs/04_elbo.ipynb #a6db928f
+def _x0_hat(denoiser, x_t: torch.Tensor, t: torch.Tensor, ab: torch.Tensor, dtype) -> torch.Tensor:
+    "x0_hat = D(x_t / sqrt(alpha_bar_t), sigma_t) for x_t (n, ...) at steps t (n,), in float64; D sees `dtype`."
+    a = ab[t]
+    out = denoiser((x_t / expand_like(a.sqrt(), x_t)).to(dtype), ((1 - a) / a).sqrt().to(dtype))
+    if out.shape != x_t.shape: raise ValueError(f"the denoiser returned shape {tuple(out.shape)} for an input of shape {tuple(x_t.shape)}")
+    return out.to(torch.float64)
 
-    def per_sample(v, n=1): return v.reshape(n, B, -1).sum(-1)   # sum over dims -> (n, B)
-    L = x.new_zeros(B, T + 1)  # L[:, k] = L_k: L_0 decoder, L_1..L_{T-1} diffusion, L_T prior
-    # L_T = KL(q(x_T | x_0) || N(0, I)), closed form
-    L[:, T] = per_sample(gaussian_kl(ab[T].sqrt() * x, 1 - ab[T], torch.zeros_like(x), torch.ones_like(x)))[0]
-    # L_0 = -log p_theta(x_0 | x_1); the mean mu_tilde_1(x_1, x0_hat) is x0_hat itself (alpha_bar_0 = 1), sigma_1^2 = beta_1
+def _per_sample(v: torch.Tensor, B: int, n: int = 1) -> torch.Tensor:
+    "Sum over the dimensions of n blocks of B samples: (n*B, ...) -> (n, B)."
+    return v.reshape(n, B, -1).sum(-1)
+
+# %% ../nbs/04_elbo.ipynb #413672c6
+def _prior_term(x: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    "L_T = KL(q(x_T | x_0) || N(0, I)) per sample, (B,)."
+    aT = ab[-1]
+    return _per_sample(gaussian_kl(aT.sqrt() * x, 1 - aT, torch.zeros_like(x), torch.ones_like(x)), x.shape[0])[0]
+
+def _decoder_term(x: torch.Tensor, denoiser, ab: torch.Tensor, beta_1: torch.Tensor, generator, decoder: str, dtype) -> torch.Tensor:
+    "L_0 = -log p_theta(x_0 | x_1) per sample, (B,), at one draw x_1 ~ q(x_1 | x_0) from `generator`."
+    B = x.shape[0]
     x_1 = q_sample(x, 1, ab, generator=generator)
-    m = x0_hat(x_1, torch.ones(B, dtype=torch.long, device=x.device))
-    if decoder == "gaussian": nll = 0.5 * torch.log(2 * math.pi * beta[1]) + (x - m) ** 2 / (2 * beta[1])
-    else: nll = -discretized_gaussian_log_likelihood(x, m, 0.5 * torch.log(beta[1]))
-    L[:, 0] = per_sample(nll)[0]
-    # L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p_theta(x_{t-1} | x_t)) for t = 2..T, k steps per denoiser call
+    m = _x0_hat(denoiser, x_1, torch.ones(B, dtype=torch.long, device=x.device), ab, dtype)
+    if decoder == "gaussian": nll = 0.5 * torch.log(2 * math.pi * beta_1) + (x - m) ** 2 / (2 * beta_1)
+    else: nll = -discretized_gaussian_log_likelihood(x, m, 0.5 * torch.log(beta_1))
+    return _per_sample(nll, B)[0]
+
+# %% ../nbs/04_elbo.ipynb #c779dd17
+def _diffusion_terms(x: torch.Tensor, denoiser, ab: torch.Tensor, var_p: torch.Tensor, generator, t_batch, dtype) -> torch.Tensor:
+    "L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || N(mu_tilde_t(x_t, x0_hat), var_p[t])) for t = 2..T, shape (B, T-1)."
+    T, B = ab.shape[0] - 1, x.shape[0]
     k = max(1, min(T - 1, (1 << 22) // max(1, x.numel()))) if t_batch is None else int(t_batch)
     if k < 1: raise ValueError(f"t_batch must be >= 1, got {t_batch}")
+    out = x.new_zeros(B, max(T - 1, 0))  # out[:, t - 2] = L_{t-1}
     rep = (1,) * (x.ndim - 1)
     for t0 in range(2, T + 1, k):
         ts = torch.arange(t0, min(t0 + k, T + 1), device=x.device)
@@ -227,10 +233,33 @@ def elbo_terms(x0: torch.Tensor, # data, (B, ...)
         noise = torch.cat([randn_like(x, generator) for _ in range(n)])  # drawn step by step: results do not depend on t_batch
         x_t = q_sample(x0r, t, ab, noise=noise)
         mean_q, var_q = q_posterior(x0r, x_t, t, ab)
-        mean_p, _ = q_posterior(x0_hat(x_t, t), x_t, t, ab)
-        L[:, ts - 1] = per_sample(gaussian_kl(mean_q, var_q, mean_p, expand_like(var_p[t], x_t)), n).T
-    return {"prior": L[:, T], "diffusion": L[:, 1:T].sum(1), "decoder": L[:, 0], "total": L.sum(1), "L": L}
+        mean_p, _ = q_posterior(_x0_hat(denoiser, x_t, t, ab, dtype), x_t, t, ab)
+        out[:, ts - 2] = _per_sample(gaussian_kl(mean_q, var_q, mean_p, expand_like(var_p[t], x_t)), B, n).T
+    return out
 
+# %% ../nbs/04_elbo.ipynb #a1ff9c1d
+def elbo_terms(x0: torch.Tensor, # data, (B, ...)
+               denoiser, # D(x, sigma) -> x0_hat, x = x0 + sigma * n in variance-exploding coordinates (the course's denoiser interface)
+               alpha_bar: torch.Tensor, # (T+1,) cumulative products, alpha_bar[0] = 1
+               generator: torch.Generator | None = None, # the stream of the x_t draws
+               decoder: str = "gaussian", # L_0: "gaussian" (continuous data) or "discretized" (8-bit data in [-1, 1])
+               variance: str = "posterior", # sigma_t^2 of p_theta: "posterior" (beta_tilde_t) or "beta" (beta_t)
+               t_batch: int | None = None # time steps per denoiser call (default: as many as fit in ~4M values)
+              ) -> dict:
+    "Per-sample terms of the negative ELBO in nats (Ho et al. eq. 5), one draw of x_t ~ q(x_t | x_0) per step."
+    _check_elbo_inputs(x0, decoder, variance)
+    ab = _check_alpha_bar(alpha_bar, x0.device)
+    x = x0.to(torch.float64)
+    beta = torch.cat([ab.new_zeros(1), 1 - ab[1:] / ab[:-1]])
+    beta_tilde = torch.cat([ab.new_zeros(1), (1 - ab[:-1]) / (1 - ab[1:]) * beta[1:]])  # beta_tilde_1 = 0
+    var_p = beta_tilde if variance == "posterior" else beta
+    prior = _prior_term(x, ab)
+    dec = _decoder_term(x, denoiser, ab, beta[1], generator, decoder, x0.dtype)  # draws x_1 first ...
+    diff = _diffusion_terms(x, denoiser, ab, var_p, generator, t_batch, x0.dtype)  # ... then one noise per step
+    L = torch.cat([dec[:, None], diff, prior[:, None]], 1)  # L[:, k] = L_k: L_0 decoder, L_1..L_{T-1} diffusion, L_T prior
+    return {"prior": L[:, -1], "diffusion": L[:, 1:-1].sum(1), "decoder": L[:, 0], "total": L.sum(1), "L": L}
+
+# %% ../nbs/04_elbo.ipynb #4296564b
 def bits_per_dim(nats, # NLL (or its bound) in nats: a scalar, per sample (B,), or (B, ...) such as elbo_terms' "L"
                  x0: torch.Tensor # the data it was computed on, (B, ...)
                 ) -> torch.Tensor:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['Result', 'diagnose', 'check', 'check_fn', 'seeded']
+__all__ = ['Result', 'diagnose', 'check', 'check_fn', 'named_mistake', 'seeded']
 
 # %% ../nbs/00a_exercises.ipynb #bcd84301
 class Result:
@@ -132,9 +132,22 @@ def check_fn(fn, # your function
     "Call `fn` and `reference` on every input; the first input where they differ is reported with the mistake."
     r = _check_fn(fn, reference, inputs, name, rtol, atol)
     if r.status == "fail" and slips:
-        for msg, wrong in slips.items():
-            if _check_fn(fn, wrong, inputs, name, rtol, atol): return Result("fail", r.name, f"your answer {msg}")
+        named = named_mistake(fn, inputs, [(w, f"your answer {m}") for m, w in slips.items()], r.name, rtol, atol)
+        if named is not None: return named
     return r
+
+def named_mistake(fn, # the learner's function
+                  inputs: list, # the inputs to try, as for check_fn
+                  mistakes: list, # [(a typical wrong function, the message that names it)]
+                  name: str, # what is checked, for the message
+                  rtol: float = 1e-6, atol: float = 1e-8) -> Result | None:
+    "A failing Result for the first mistake that `fn` reproduces on every input, else None."
+    for wrong, message in mistakes:
+        try:
+            if all(diagnose(_call(fn, a), _call(wrong, a), rtol, atol) is None for a in inputs):
+                return Result("fail", name, message)
+        except Exception: pass
+    return None
 
 def _check_fn(fn, reference, inputs, name, rtol, atol) -> Result:
     name = name or getattr(fn, "__name__", "your function")

@@ -79,6 +79,7 @@ def shared_axes(cov_u: torch.Tensor, # (D, D) S_u, symmetric positive definite
     A, B = U.T @ S_u @ U, U.T @ S_c @ U
     return U, A.diagonal().clone(), B.diagonal().clone()
 
+# %% ../nbs/12_guidance.ipynb #cab76364
 def guided_gaussian_flow(mean_u, # (D,) m_u of the unconditional model N(m_u, S_u)
                          cov_u, # (D, D) S_u
                          mean_c, # (D,) m_c of the class model N(m_c, S_c)
@@ -107,6 +108,7 @@ def guided_gaussian_flow(mean_u, # (D,) m_u of the unconditional model N(m_u, S_
     beta = torch.exp(log_phi(0.0)) * 0.5 * (hi - lo) / 2 * (w_n[:, None] * f).sum(0)
     return U @ torch.diag(g) @ U.T, U @ beta
 
+# %% ../nbs/12_guidance.ipynb #1597aa32
 def tilted_gaussian(mean_u, # (D,) m_u of p(x) = N(m_u, S_u)
                     cov_u, # (D, D) S_u
                     mean_c, # (D,) m_c of p(x|c) = N(m_c, S_c)

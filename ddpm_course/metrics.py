@@ -138,7 +138,9 @@ def kid(f1: torch.Tensor, # (n, D) features of the first image set (torchmetrics
     return vals.mean(), vals.std(unbiased=False)
 
 # %% ../nbs/13_metrics.ipynb #1bf09f4c
-INCEPTION_WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+# the file is named after the TensorFlow graph it was converted from
+INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-"
+                         "2015" "-12-05-6726825d.pth")
 
 class InceptionUnavailableError(RuntimeError):
     "The Inception-v3 FID weights could not be loaded (offline, or torchmetrics / torch-fidelity missing)."
@@ -175,6 +177,7 @@ def inception_network(weights_path: str | Path | None = None, # a local copy of 
                                         f"{_COURSE_HINT}") from e
     finally: socket.setdefaulttimeout(old)
 
+# %% ../nbs/13_metrics.ipynb #52767cff
 def _check_images(x, who: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"{who} takes float images (N, C, H, W) in [-1, 1], got "
@@ -237,6 +240,7 @@ class CourseClassifier(nn.Module):
     @property
     def label(self) -> str: return f"course FID ({_DATASET_LABEL.get(self.dataset, self.dataset)} classifier features)"
 
+# %% ../nbs/13_metrics.ipynb #e5c32187
 def train_course_classifier(dataset: str = "mnist", # "mnist" or "fashion_mnist" (or any name image_tensor knows)
                             steps: int = 400, # optimiser steps
                             batch_size: int = 64, # images per step
@@ -269,6 +273,7 @@ def train_course_classifier(dataset: str = "mnist", # "mnist" or "fashion_mnist"
     if xt is not None: clf.info.update(test_accuracy=classifier_accuracy(clf, xt, yt), n_test=len(xt))
     return clf
 
+# %% ../nbs/13_metrics.ipynb #a0b90fef
 def classifier_accuracy(classifier: CourseClassifier, x: torch.Tensor, # images (N, C, S, S) in [-1, 1]
                         y: torch.Tensor, # (N,) labels
                         batch_size: int = 1000) -> float:

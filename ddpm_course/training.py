@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, functools, math, os, random, tempfile, time
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import nn
@@ -197,29 +198,49 @@ def load_checkpoint(path: str | Path, # a file written by save_checkpoint
 class NonFiniteLossError(RuntimeError):
     "The training loss became NaN or infinite."
 
-def _config_diff(saved: dict, now: dict) -> list[str]:
-    return [f"{k}: checkpoint {saved.get(k, '<missing>')!r}, now {now.get(k, '<missing>')!r}"
-            for k in sorted(set(saved) | set(now)) if saved.get(k, "<missing>") != now.get(k, "<missing>")]
+def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype):
+    "Refuse arguments that cannot train, each with what to pass instead."
+    if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if weighting is not None and weighting not in LOSS_WEIGHTS:
+        raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+    if int(grad_accum) != grad_accum or grad_accum < 1 or batch_size % grad_accum:
+        raise ValueError(f"grad_accum must be a positive divisor of batch_size={batch_size}, got {grad_accum!r}")
+    if not 0 <= label_dropout <= 1: raise ValueError(f"label_dropout must lie in [0, 1], got {label_dropout!r}")
+    if autocast_dtype is not None and autocast_dtype not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype!r}")
+
+def _training_data(data, device, num_classes) -> tuple:
+    "(data, labels): a toy distribution as it is, or images (N, ...) and labels (N,) or None, on `device`."
+    if hasattr(data, "sample"): data, labels = data, None
+    else:
+        x, y = data if isinstance(data, (tuple, list)) else (data, None)
+        x = torch.as_tensor(x)
+        if x.ndim < 2 or not x.is_floating_point() or len(x) < 1:
+            raise ValueError(f"data must be a toy distribution or a float tensor (N, ...) with N >= 1, got {type(data).__name__} "
+                             f"{tuple(x.shape) if x.ndim else ''}")
+        if y is not None and torch.as_tensor(y).shape != (len(x),):
+            raise ValueError(f"labels must have shape ({len(x)},), one per image, got {tuple(torch.as_tensor(y).shape)}")
+        data, labels = x.to(device), None if y is None else torch.as_tensor(y).long().to(device)
+    if num_classes is not None and labels is None and not hasattr(data, "sample_with_labels"):
+        raise ValueError(f"the net is class-conditional (num_classes={num_classes}) but the data has no labels: pass "
+                         "data=(images, labels) or a distribution with sample_with_labels")
+    return data, labels
 
 def _describe_data(data, labels) -> str:
     if hasattr(data, "sample"): return repr(data)
     return f"tensor{tuple(data.shape)}" + ("" if labels is None else " with labels")
 
-def _pack_history(history: dict) -> dict:
-    "The per-step lists of per-sample records as one tensor each plus their lengths: a few tensors, not thousands, in a checkpoint."
-    out = dict(history)
-    for k in ("t", "loss_t"):
-        v = history[k]
-        out[k] = {"values": torch.cat(v) if v else torch.zeros(0), "lengths": torch.tensor([len(x) for x in v], dtype=torch.long)}
-    return out
+def _run_config(net, net_config, data, labels, alpha_bar, **training) -> dict:
+    "The flat record that `resume` compares: the net (class, size, constructor arguments), data, schedule, training arguments."
+    return {"net": type(net).__name__, "net.n_params": sum(p.numel() for p in net.parameters()),
+            **{f"net.{k}": v for k, v in (net_config or {}).items()},
+            "data": _describe_data(data, labels), "T": len(alpha_bar) - 1, "alpha_bar.sum": float(alpha_bar.sum()), **training}
 
-def _unpack_history(history: dict) -> dict:
-    "Inverse of _pack_history."
-    out = dict(history)
-    for k in ("t", "loss_t"):
-        out[k] = list(torch.split(history[k]["values"], history[k]["lengths"].tolist()))
-    return out
+def _config_diff(saved: dict, now: dict) -> list[str]:
+    return [f"{k}: checkpoint {saved.get(k, '<missing>')!r}, now {now.get(k, '<missing>')!r}"
+            for k in sorted(set(saved) | set(now)) if saved.get(k, "<missing>") != now.get(k, "<missing>")]
 
+# %% ../nbs/08_training.ipynb #f0482bd0
 class Trainer:
     "One training loop for toy distributions and image tensors: L_simple and weightings, AdamW, warm-up + cosine, clipping, EMA, exact resume."
     def __init__(self, net: nn.Module, # net(x, c_noise, cond=None); class-conditional when net.num_classes is set
@@ -244,7 +265,7 @@ class Trainer:
                  early_stopping: int | None = None, # patience: stop when the smoothed loss has not improved for this many steps
                  min_delta: float = 0.0, # an improvement must lower the best smoothed loss by this fraction
                  smoothing: float = 0.98, # beta of the smoothed loss (progress bar, early stopping)
-                 progress: bool | dict = True, # show a tqdm progress bar in fit() (a dict: tqdm's options, e.g. mininterval)
+                 progress: bool | dict = True, # show a progress bar in fit() (a dict: tqdm's options, e.g. mininterval)
                  record_per_step: int = 64, # per-sample (t, loss) pairs kept per step for loss_by_noise_level (bounds the checkpoint's size)
                  net_config: dict | None = None, # the net's constructor arguments, stored in the config and checked on resume
                  callbacks: tuple = (), # f(trainer, record) after each step; returning True stops training
@@ -252,179 +273,180 @@ class Trainer:
                  compile: bool = False, # train through torch.compile(net)
                  grad_accum: int = 1, # micro-batches per optimiser step
                  channels_last: bool = False): # NHWC memory format for 4-D (image) batches and the net
-        if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-        if weighting is not None and weighting not in LOSS_WEIGHTS:
-            raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
-        if int(grad_accum) != grad_accum or grad_accum < 1 or batch_size % grad_accum:
-            raise ValueError(f"grad_accum must be a positive divisor of batch_size={batch_size}, got {grad_accum!r}")
-        if not 0 <= label_dropout <= 1: raise ValueError(f"label_dropout must lie in [0, 1], got {label_dropout!r}")
-        if autocast_dtype is not None and autocast_dtype not in (torch.bfloat16, torch.float16):
-            raise ValueError(f"autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype!r}")
+        _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype)
         self.device = get_device(device)
         self.net = net.to(self.device)
         if channels_last: self.net = self.net.to(memory_format=torch.channels_last)
         self.model = torch.compile(self.net) if compile else self.net       # shares the parameters of self.net
         self.num_classes = getattr(net, "num_classes", None)
         self.alpha_bar = _check_alpha_bar(alpha_bar).to(self.device)
-        if hasattr(data, "sample"): self.data, self.labels = data, None
-        else:
-            x, y = data if isinstance(data, (tuple, list)) else (data, None)
-            x = torch.as_tensor(x)
-            if x.ndim < 2 or not x.is_floating_point() or len(x) < 1:
-                raise ValueError(f"data must be a toy distribution or a float tensor (N, ...) with N >= 1, got {type(data).__name__} "
-                                 f"{tuple(x.shape) if x.ndim else ''}")
-            if y is not None and torch.as_tensor(y).shape != (len(x),):
-                raise ValueError(f"labels must have shape ({len(x)},), one per image, got {tuple(torch.as_tensor(y).shape)}")
-            self.data, self.labels = x.to(self.device), None if y is None else torch.as_tensor(y).long().to(self.device)
-        if self.num_classes is not None and self.labels is None and not hasattr(self.data, "sample_with_labels"):
-            raise ValueError(f"the net is class-conditional (num_classes={self.num_classes}) but the data has no labels: pass "
-                             "data=(images, labels) or a distribution with sample_with_labels")
+        self.data, self.labels = _training_data(data, self.device, self.num_classes)
         self.target, self.weighting, self.min_snr_gamma = target, weighting, min_snr_gamma
         self.batch_size, self.steps, self.grad_clip, self.label_dropout = int(batch_size), int(steps), grad_clip, label_dropout
         self.ckpt_dir, self.ckpt_every = None if ckpt_dir is None else Path(ckpt_dir), int(ckpt_every)
         self.early_stopping, self.min_delta, self.smoothing, self.progress = early_stopping, min_delta, smoothing, progress
-        if int(record_per_step) != record_per_step or record_per_step < 0:
-            raise ValueError(f"record_per_step must be an integer >= 0, got {record_per_step!r}")
-        self.record_per_step = int(record_per_step)
-        self.callbacks, self.autocast_dtype, self.grad_accum, self.channels_last = tuple(callbacks), autocast_dtype, int(grad_accum), channels_last
-        self.generator = make_generator(seed, self.device)
+        if int(record_per_step) != record_per_step or record_per_step < 0: raise ValueError(f"record_per_step must be an integer >= 0, got {record_per_step!r}")
+        self.record_per_step, self.callbacks, self.autocast_dtype = int(record_per_step), tuple(callbacks), autocast_dtype
+        self.grad_accum, self.channels_last, self.generator = int(grad_accum), channels_last, make_generator(seed, self.device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
-        self.sched = lr_scheduler(self.opt, warmup, steps, min_lr_ratio)
-        self.ema = EMA(self.net, ema_decay)
+        self.sched, self.ema = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), EMA(self.net, ema_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=autocast_dtype == torch.float16)
         self.step, self.stopped, self.last_ckpt = 0, None, None
         self.early = {"smooth": 0.0, "best": math.inf, "best_step": 0}
         self.history = {k: [] for k in ("step", "loss", "lr", "grad_norm", "samples_per_s", "t", "loss_t")}
-        self.config = {"net": type(net).__name__, "net.n_params": sum(p.numel() for p in net.parameters()),
-                       **{f"net.{k}": v for k, v in (net_config or {}).items()},
-                       "data": _describe_data(self.data, self.labels), "T": len(self.alpha_bar) - 1,
-                       "alpha_bar.sum": float(self.alpha_bar.sum()), "target": target, "weighting": weighting,
-                       "min_snr_gamma": min_snr_gamma, "batch_size": int(batch_size), "steps": int(steps), "lr": lr,
-                       "weight_decay": weight_decay, "warmup": warmup, "min_lr_ratio": min_lr_ratio, "grad_clip": grad_clip,
-                       "ema_decay": ema_decay, "label_dropout": label_dropout, "seed": seed, "grad_accum": int(grad_accum),
-                       "autocast_dtype": str(autocast_dtype)}
+        self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, target=target, weighting=weighting,
+            min_snr_gamma=min_snr_gamma, batch_size=int(batch_size), steps=int(steps), lr=lr, weight_decay=weight_decay, warmup=warmup,
+            min_lr_ratio=min_lr_ratio, grad_clip=grad_clip, ema_decay=ema_decay, label_dropout=label_dropout, seed=seed,
+            grad_accum=int(grad_accum), autocast_dtype=str(autocast_dtype))
 
-    def _batch(self):
-        "x0 (B, ...) and labels (B,) or None, drawn from the training generator."
-        g, B = self.generator, self.batch_size
-        y = None
-        if hasattr(self.data, "sample"):
-            if self.num_classes is not None: x0, y = self.data.sample_with_labels(B, generator=g, device=self.device)
-            else: x0 = self.data.sample(B, generator=g, device=self.device)
-        else:
-            idx = torch.randint(len(self.data), (B,), generator=g, device=g.device).to(self.device)
-            x0 = self.data[idx]
-            if self.num_classes is not None: y = self.labels[idx]
-        if y is not None and self.label_dropout > 0: y = drop_labels(y, self.label_dropout, self.num_classes, g)
-        if self.channels_last and x0.ndim == 4: x0 = x0.contiguous(memory_format=torch.channels_last)
-        return x0, y
+# %% ../nbs/08_training.ipynb #80c7f591
+@patch
+def _batch(self: Trainer):
+    "x0 (B, ...) and labels (B,) or None, drawn from the training generator."
+    g, B = self.generator, self.batch_size
+    y = None
+    if hasattr(self.data, "sample"):
+        if self.num_classes is not None: x0, y = self.data.sample_with_labels(B, generator=g, device=self.device)
+        else: x0 = self.data.sample(B, generator=g, device=self.device)
+    else:
+        idx = torch.randint(len(self.data), (B,), generator=g, device=g.device).to(self.device)
+        x0 = self.data[idx]
+        if self.num_classes is not None: y = self.labels[idx]
+    if y is not None and self.label_dropout > 0: y = drop_labels(y, self.label_dropout, self.num_classes, g)
+    if self.channels_last and x0.ndim == 4: x0 = x0.contiguous(memory_format=torch.channels_last)
+    return x0, y
 
-    def train_step(self) -> dict:
-        "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA); returns its record."
-        t_start = time.perf_counter()
-        self.model.train()
-        x0, y = self._batch()
-        B, g = x0.shape[0], self.generator
-        t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device).to(self.device)
-        noise = randn_like(x0, g)
-        self.opt.zero_grad(set_to_none=True)
-        losses = []
-        for i in range(self.grad_accum):
-            sl = slice(i * B // self.grad_accum, (i + 1) * B // self.grad_accum)
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-                loss_i, _ = diffusion_loss(self.model, x0[sl], self.alpha_bar, self.target, self.weighting, cond=None if y is None else y[sl],
-                                           min_snr_gamma=self.min_snr_gamma, t=t[sl], noise=noise[sl])
-            self.scaler.scale(loss_i.mean() / self.grad_accum).backward()
-            losses.append(loss_i.detach())
-        per_sample = torch.cat(losses)
-        loss = per_sample.mean().item()
-        if not math.isfinite(loss):
-            where = (f"the last good checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]}): resume from it with a lower lr, "
-                     "a tighter grad_clip or without autocast") if self.last_ckpt else \
-                    "no checkpoint has been written in this run (pass ckpt_dir= and ckpt_every= to keep one)"
-            raise NonFiniteLossError(f"the training loss is {loss} at step {self.step + 1}; {where}")
-        self.scaler.unscale_(self.opt)
-        grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf)
-        lr = self.opt.param_groups[0]["lr"]
-        self.scaler.step(self.opt); self.scaler.update()
-        self.sched.step()
-        self.ema.update(self.net)
-        self.step += 1
-        e, beta = self.early, self.smoothing
-        e["smooth"] = beta * e["smooth"] + (1 - beta) * loss
-        smooth = e["smooth"] / (1 - beta ** self.step)         # bias-corrected, like the weight EMA
-        if smooth < e["best"] * (1 - self.min_delta): e["best"], e["best_step"] = smooth, self.step
-        rec = dict(step=self.step, loss=loss, smooth=smooth, lr=lr, grad_norm=float(grad_norm),
-                   samples_per_s=B / (time.perf_counter() - t_start))
-        for k in ("step", "loss", "lr", "grad_norm", "samples_per_s"): self.history[k].append(rec[k])
-        k = self.record_per_step    # the batch is drawn i.i.d., so its first k samples are an unbiased subsample
-        self.history["t"].append(t[:k].to("cpu", torch.int32)); self.history["loss_t"].append(per_sample[:k].to("cpu", torch.float32))
-        return rec
+# %% ../nbs/08_training.ipynb #e842a626
+@patch
+def train_step(self: Trainer) -> dict:
+    "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA); returns its record."
+    t_start = time.perf_counter()
+    self.model.train()
+    x0, y = self._batch()
+    B, g = x0.shape[0], self.generator
+    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device).to(self.device)
+    noise = randn_like(x0, g)
+    self.opt.zero_grad(set_to_none=True)
+    losses = []
+    for i in range(self.grad_accum):
+        sl = slice(i * B // self.grad_accum, (i + 1) * B // self.grad_accum)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+            loss_i, _ = diffusion_loss(self.model, x0[sl], self.alpha_bar, self.target, self.weighting, cond=None if y is None else y[sl],
+                                       min_snr_gamma=self.min_snr_gamma, t=t[sl], noise=noise[sl])
+        self.scaler.scale(loss_i.mean() / self.grad_accum).backward()
+        losses.append(loss_i.detach())
+    per_sample = torch.cat(losses)
+    loss = per_sample.mean().item()
+    if not math.isfinite(loss):
+        where = (f"the last good checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]}): resume from it with a lower lr, "
+                 "a tighter grad_clip or without autocast") if self.last_ckpt else \
+                "no checkpoint has been written in this run (pass ckpt_dir= and ckpt_every= to keep one)"
+        raise NonFiniteLossError(f"the training loss is {loss} at step {self.step + 1}; {where}")
+    self.scaler.unscale_(self.opt)
+    grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf)
+    lr = self.opt.param_groups[0]["lr"]
+    self.scaler.step(self.opt); self.scaler.update()
+    self.sched.step()
+    self.ema.update(self.net)
+    self.step += 1
+    e, beta = self.early, self.smoothing
+    e["smooth"] = beta * e["smooth"] + (1 - beta) * loss
+    smooth = e["smooth"] / (1 - beta ** self.step)         # bias-corrected, like the weight EMA
+    if smooth < e["best"] * (1 - self.min_delta): e["best"], e["best_step"] = smooth, self.step
+    rec = dict(step=self.step, loss=loss, smooth=smooth, lr=lr, grad_norm=float(grad_norm),
+               samples_per_s=B / (time.perf_counter() - t_start))
+    for k in ("step", "loss", "lr", "grad_norm", "samples_per_s"): self.history[k].append(rec[k])
+    k = self.record_per_step    # the batch is drawn i.i.d., so its first k samples are an unbiased subsample
+    self.history["t"].append(t[:k].to("cpu", torch.int32)); self.history["loss_t"].append(per_sample[:k].to("cpu", torch.float32))
+    return rec
 
-    def run(self, until: int | None = None # stop after this step (default and at most: steps)
-           ):
-        "Train up to `until`, yielding each step's record; checkpoints every ckpt_every steps and at the end."
-        until = self.steps if until is None else min(int(until), self.steps)
-        while self.step < until and self.stopped is None:
-            rec = self.train_step()
-            if self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0: self.save()
-            if self.early_stopping is not None and self.step - self.early["best_step"] >= self.early_stopping:
-                self.stopped = f"early stopping at step {self.step}: no improvement of the smoothed loss since step {self.early['best_step']}"
-            if any([bool(cb(self, rec)) for cb in self.callbacks]) and self.stopped is None: self.stopped = f"stopped by a callback at step {self.step}"
-            yield rec
-        if self.ckpt_dir is not None and (self.last_ckpt is None or self.last_ckpt[1] != self.step): self.save()
+# %% ../nbs/08_training.ipynb #c3bd76c3
+@patch
+def run(self: Trainer, until: int | None = None # stop after this step (default and at most: steps)
+       ):
+    "Train up to `until`, yielding each step's record; checkpoints every ckpt_every steps and at the end."
+    until = self.steps if until is None else min(int(until), self.steps)
+    while self.step < until and self.stopped is None:
+        rec = self.train_step()
+        if self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0: self.save()
+        if self.early_stopping is not None and self.step - self.early["best_step"] >= self.early_stopping:
+            self.stopped = f"early stopping at step {self.step}: no improvement of the smoothed loss since step {self.early['best_step']}"
+        if any([bool(cb(self, rec)) for cb in self.callbacks]) and self.stopped is None: self.stopped = f"stopped by a callback at step {self.step}"
+        yield rec
+    if self.ckpt_dir is not None and (self.last_ckpt is None or self.last_ckpt[1] != self.step): self.save()
 
-    def fit(self, until: int | None = None # stop after this step (default: steps)
-           ) -> Trainer:
-        "Run the loop behind a progress bar (smoothed loss, samples/s); returns self."
-        from tqdm import tqdm                   # the text bar: it also reads well in a saved notebook
-        until = self.steps if until is None else min(int(until), self.steps)
-        opts = {"mininterval": 1.0, **(self.progress if isinstance(self.progress, dict) else {})}
-        start, t0 = self.step, time.perf_counter()
-        with tqdm(total=until, initial=self.step, disable=not self.progress, **opts) as bar:
-            for rec in self.run(until):
-                bar.update(1)
-                if bar.n % 10 == 0 or rec["step"] == until:    # samples/s averaged since fit() began
-                    rate = (rec["step"] - start) * self.batch_size / (time.perf_counter() - t0)
-                    bar.set_postfix(loss=f"{rec['smooth']:.4f}", samples_s=f"{rate:.0f}", refresh=False)
-        return self
+@patch
+def fit(self: Trainer, until: int | None = None # stop after this step (default: steps)
+       ) -> Trainer:
+    "Run the loop behind a progress bar (smoothed loss, samples/s); returns self."
+    from tqdm.auto import trange            # tqdm's auto bar: a widget in JupyterLab, text in a terminal
+    until = self.steps if until is None else min(int(until), self.steps)
+    opts = {"mininterval": 1.0, **(self.progress if isinstance(self.progress, dict) else {})}
+    start, t0 = self.step, time.perf_counter()
+    with trange(until, initial=self.step, disable=not self.progress, **opts) as bar:   # a bar of `until` steps, from the current one
+        for rec in self.run(until):
+            bar.update(1)
+            if bar.n % 10 == 0 or rec["step"] == until:    # samples/s averaged since fit() began
+                rate = (rec["step"] - start) * self.batch_size / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{rec['smooth']:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+    return self
 
-    def state_dict(self) -> dict:
-        "Everything a resumed run needs to continue bit for bit."
-        return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-                "early": dict(self.early), "stopped": self.stopped, "history": _pack_history(self.history),
-                "rng": rng_states(self.generator)}
+# %% ../nbs/08_training.ipynb #77eb3698
+def _pack_history(history: dict) -> dict:
+    "The per-step lists of per-sample records as one tensor each plus their lengths: a few tensors, not thousands, in a checkpoint."
+    out = dict(history)
+    for k in ("t", "loss_t"):
+        v = history[k]
+        out[k] = {"values": torch.cat(v) if v else torch.zeros(0), "lengths": torch.tensor([len(x) for x in v], dtype=torch.long)}
+    return out
 
-    def save(self, path: str | Path | None = None # default: ckpt_dir / "latest.pt"
-            ) -> Path:
-        "Write the checkpoint atomically; returns its path."
-        if path is None:
-            if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass save(path) or Trainer(..., ckpt_dir=...)")
-            path = self.ckpt_dir / "latest.pt"
-        path = save_checkpoint(path, self.state_dict())
-        self.last_ckpt = (path, self.step)
-        return path
+def _unpack_history(history: dict) -> dict:
+    "Inverse of _pack_history."
+    out = dict(history)
+    for k in ("t", "loss_t"):
+        out[k] = list(torch.split(history[k]["values"], history[k]["lengths"].tolist()))
+    return out
 
-    def resume(self, path: str | Path | None = None, # default: ckpt_dir / "latest.pt"
-               ignore: tuple = () # config keys allowed to differ (e.g. ("steps",) to extend a run)
-              ) -> Trainer:
-        "Load a checkpoint of the same configuration and continue exactly where it stopped."
-        if path is None:
-            if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass resume(path)")
-            path = self.ckpt_dir / "latest.pt"
-        ck = load_checkpoint(path)
-        diff = [d for d in _config_diff(ck["config"], self.config) if d.split(":")[0] not in set(ignore)]
-        if diff:
-            raise ValueError(f"the checkpoint {path} was written by another configuration; these keys disagree:\n  " + "\n  ".join(diff) +
-                             "\nbuild the Trainer (and the net) with the checkpoint's values, or pass ignore=(...) for keys that may differ")
-        self.net.load_state_dict(ck["net"])
-        self.ema.load_state_dict(ck["ema"])
-        self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"]); self.scaler.load_state_dict(ck["scaler"])
-        self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
-        set_rng_states(ck["rng"], self.generator)
-        self.last_ckpt = (Path(path), self.step)
-        return self
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Everything a resumed run needs to continue bit for bit."
+    return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
+            "early": dict(self.early), "stopped": self.stopped, "history": _pack_history(self.history),
+            "rng": rng_states(self.generator)}
+
+@patch
+def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "latest.pt"
+        ) -> Path:
+    "Write the checkpoint atomically; returns its path."
+    if path is None:
+        if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass save(path) or Trainer(..., ckpt_dir=...)")
+        path = self.ckpt_dir / "latest.pt"
+    path = save_checkpoint(path, self.state_dict())
+    self.last_ckpt = (path, self.step)
+    return path
+
+# %% ../nbs/08_training.ipynb #5ed35c30
+@patch
+def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / "latest.pt"
+           ignore: tuple = () # config keys allowed to differ (e.g. ("steps",) to extend a run)
+          ) -> Trainer:
+    "Load a checkpoint of the same configuration and continue exactly where it stopped."
+    if path is None:
+        if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass resume(path)")
+        path = self.ckpt_dir / "latest.pt"
+    ck = load_checkpoint(path)
+    diff = [d for d in _config_diff(ck["config"], self.config) if d.split(":")[0] not in set(ignore)]
+    if diff:
+        raise ValueError(f"the checkpoint {path} was written by another configuration; these keys disagree:\n  " + "\n  ".join(diff) +
+                         "\nbuild the Trainer (and the net) with the checkpoint's values, or pass ignore=(...) for keys that may differ")
+    self.net.load_state_dict(ck["net"])
+    self.ema.load_state_dict(ck["ema"])
+    self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"]); self.scaler.load_state_dict(ck["scaler"])
+    self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
+    set_rng_states(ck["rng"], self.generator)
+    self.last_ckpt = (Path(path), self.step)
+    return self
 
 # %% ../nbs/08_training.ipynb #032db85a
 def smooth(values, # a sequence of numbers

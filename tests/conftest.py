@@ -38,7 +38,9 @@ def pytest_runtest_logreport(report):
     "Collect the notebook run times (recorded by tests/test_notebooks.py; xdist carries them to the controller)."
     if report.when == "call":
         for k, v in report.user_properties:
-            if k == "notebook_secs": _TIMES.append((report.nodeid.split("::")[-1], v, report.outcome))
+            if k in ("notebook_secs", "ui_wall_s"):
+                what = "Run All Cells in JupyterLab" if k == "ui_wall_s" else "nbdev_test"
+                _TIMES.append((f"{report.nodeid.split('::')[-1]}  ({what})", v, report.outcome))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from .core import randn_like, expand_like, image_grid
+import math
+from .core import randn_like, expand_like, image_grid, seed_everything
+from .data import image_tensor
+from .schedules import Schedule, make_schedule
+from .unet import unet_preset
+from .training import Trainer, VPDenoiser, load_checkpoint
 
 # %% auto #0
-__all__ = ['DDPM_VARIANCES', 'SampleState', 'check_sigmas', 'sample_loop', 'sample', 'ddpm_step', 'ddpm_sigmas', 'take_states',
-           'save_gif', 'render_points', 'animate_points', 'render_images', 'animate_images']
+__all__ = ['DDPM_VARIANCES', 'MNIST14_NET', 'SampleState', 'check_sigmas', 'sample_loop', 'sample', 'ddpm_step', 'ddpm_sigmas',
+           'take_states', 'mnist14_trainer', 'ema_checkpoint', 'load_denoiser', 'save_gif', 'render_points',
+           'animate_points', 'render_images', 'animate_images']
 
 # %% ../nbs/09_ddpm_sampling.ipynb #cd95b01f
 @dataclass
@@ -134,6 +140,53 @@ def take_states(states, # an iterable of SampleState, e.g. sample_loop(...)
     if missing: raise ValueError(f"the run has no state with i in {sorted(missing)[:5]}; the indices are -1..N-1 for N steps")
     return kept
 
+# %% ../nbs/09_ddpm_sampling.ipynb #a87f5480
+# chapter 08's CPU preset of the tiny UNet: 14 x 14 digits, two levels (14 -> 7, attention at 7 x 7), width 16
+MNIST14_NET = dict(image_size=14, channel_mult=(1, 2), base_channels=16, groups=4)
+
+def mnist14_trainer(steps: int = 400, # optimiser steps
+                    batch_size: int = 32, # digits per step
+                    lr: float = 4e-3, # peak learning rate (short runs like a large one)
+                    warmup: int = 30, # steps of linear warm-up
+                    ema_decay: float = 0.98, # beta of the weight EMA (half-life ln 2 / -ln beta steps: 34 here)
+                    n: int | None = 10_000, # digits of the training split (None: all 60,000)
+                    seed: int = 0, # the weight initialisation and the training stream
+                    device="cpu", # where to train
+                    **trainer_kwargs # any other Trainer argument, e.g. progress=False
+                   ) -> Trainer:
+    "Chapter 08's Trainer for the small UNet MNIST14_NET on 14 x 14 MNIST digits (eps-prediction, linear schedule, T = 1000)."
+    x, _ = image_tensor("mnist", n=n, size=14)                        # (n, 1, 14, 14) in [-1, 1]
+    seed_everything(seed)
+    return Trainer(unet_preset("tiny", **MNIST14_NET), x, make_schedule("linear", 1000).alpha_bar, target="eps",
+                   batch_size=batch_size, steps=steps, lr=lr, warmup=warmup, ema_decay=ema_decay, seed=seed, device=device,
+                   net_config={"preset": "tiny", **MNIST14_NET}, **trainer_kwargs)
+
+def ema_checkpoint(trainer: Trainer) -> dict:
+    "What sampling needs of Trainer.state_dict(): step, config, EMA weights, the loss per step, and the schedule's alpha_bar."
+    return {"step": trainer.step, "config": trainer.config, "ema": trainer.ema.state_dict(),
+            "history": {k: list(trainer.history[k]) for k in ("step", "loss", "lr")}, "alpha_bar": trainer.alpha_bar.cpu()}
+
+def load_denoiser(path: str | Path, # a checkpoint of a UNet trained by Trainer: ema_checkpoint's or Trainer.save's
+                  schedule=None, # the training schedule; None: the checkpoint's alpha_bar
+                  device="cpu" # where the network goes
+                 ) -> VPDenoiser:
+    "The EMA network of a Trainer checkpoint as a denoiser D(x, sigma), loaded with the safe loader (weights_only=True)."
+    ck = load_checkpoint(path, map_location=device)
+    cfg = ck["config"]
+    if cfg.get("net") != "UNet" or "net.preset" not in cfg:
+        raise ValueError(f"{path} holds a {cfg.get('net')!r} without a UNet preset in its config; load_denoiser rebuilds UNets "
+                         "trained with net_config={'preset': ..., ...}")
+    ab = ck.get("alpha_bar") if schedule is None else getattr(schedule, "alpha_bar", schedule)
+    if ab is None: raise ValueError(f"{path} stores no alpha_bar (a Trainer.save checkpoint): pass the training schedule=")
+    ab = torch.as_tensor(ab, dtype=torch.float64).cpu()
+    if len(ab) - 1 != cfg["T"] or not math.isclose(float(ab.sum()), cfg["alpha_bar.sum"], rel_tol=1e-9):
+        raise ValueError(f"the schedule does not match the one {path} was trained with (T = {cfg['T']}, "
+                         f"sum of alpha_bar {cfg['alpha_bar.sum']:.6g})")
+    net = unet_preset(cfg["net.preset"], **{k[4:]: v for k, v in cfg.items() if k.startswith("net.") and k not in ("net.preset", "net.n_params")})
+    net.load_state_dict(ck["ema"]["shadow"])                          # the EMA weights: the ones to sample with
+    return VPDenoiser(net.to(device).eval(), Schedule.from_alpha_bar(ab), target=cfg["target"])
+
+
 # %% ../nbs/09_ddpm_sampling.ipynb #c48d4c3e
 def _gif_frame(frame, colors: int = 64) -> Image.Image:
     "A frame as a PIL image in a GIF mode: 'L' stays grey (lossless), RGB is quantised to `colors` colours (no dither)."
@@ -208,6 +261,7 @@ def animate_points(states, # a sequence of SampleState of 2-D points, e.g. take_
     "Animated GIF of a run on 2-D points, one frame per state."
     return save_gif([render_points(st, **render_kwargs) for st in states], path, fps=fps, hold_last=hold_last)
 
+# %% ../nbs/09_ddpm_sampling.ipynb #e9b660e3
 def render_images(state: SampleState, # one state of a run on images (B, C, H, W) in [-1, 1]
                   nrow: int = 4, # images per row of each grid
                   scale: int = 2, # integer upscaling (nearest neighbour)

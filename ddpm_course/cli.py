@@ -8,11 +8,12 @@ import argparse, contextlib, json, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'one_line', 'CLIParser', 'int_at_least',
-           'float_in', 'load_data', 'build_net', 'net_from_config', 'default_sample_steps', 'check_sample_steps',
-           'sampler_grid', 'gif_indices', 'draw_samples', 'schedule_from_config', 'load_denoiser', 'toy_distance',
-           'image_metric', 'save_comparison', 'save_grid', 'save_run_gif', 'demo_parser', 'run_demo', 'demo_main',
-           'sample_parser', 'run_sample', 'sample_main']
+__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'one_line',
+           'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data', 'build_net', 'net_from_config',
+           'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices', 'draw_samples',
+           'schedule_from_config', 'load_denoiser', 'toy_distance', 'image_metric', 'comparison_figure',
+           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'demo_parser', 'eta_callback',
+           'run_demo', 'demo_main', 'sample_parser', 'run_sample', 'sample_main']
 
 # %% ../nbs/11a_cli.ipynb #336aa1b5
 def one_line(message) -> str:
@@ -49,11 +50,25 @@ def float_in(lo: float, # lower bound (excluded)
 
 # %% ../nbs/11a_cli.ipynb #c1e3001f
 TOY_NET = dict(hidden=64, depth=3, emb_dim=64)   # the swiss-roll network of chapters 08-11
+_LAYOUT = {"mnist": "DIR/MNIST/raw/ with the four idx files", "fashion_mnist": "DIR/FashionMNIST/raw/ with the four idx files",
+           "cifar10": "DIR/cifar-10-batches-py/ (or DIR/cifar10-jpeg/{train,test}/<class>/*.jpg)"}
+
+def missing_data_error(key: str, # the image set: mnist, fashion_mnist or cifar10
+                       root=None, # the --data-root given (None: the default data root)
+                       download: bool | None = None # the --download choice (None: download if online)
+                      ) -> FileNotFoundError:
+    "The command line's error for an image set that is neither on disk nor downloadable: it names the CLI's own flags."
+    from ddpm_course.data import data_root
+    why = "--no-download was given" if download is False else "it could not be downloaded (no internet?)"
+    return FileNotFoundError(f"the {key} images are not in {data_root(root)} and {why}. With internet, run again with "
+                             f"--download; offline, pass --data-root DIR for a folder that holds {_LAYOUT[key]}; or "
+                             "train on --data digits, the small set that ships with scikit-learn")
 
 def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASETS) or a folder of images
               root: str | Path | None = None, # the image-data root (default: data_root(): env DDPM_COURSE_DATA, ...)
               image_size: int | None = None, # resize images to this many pixels (default: their own size)
-              max_images: int | None = None # train on at most this many images, evenly spaced (default: all)
+              max_images: int | None = None, # train on at most this many images, evenly spaced (default: all)
+              download: bool | None = None # fetch a missing image set: None if online, True always, False never
              ) -> tuple[str, object]:
     "The data of a run: ('toy', a ToyDistribution) or ('images', float32 (N, C, S, S) in [-1, 1])."
     from ddpm_course.data import TOY_DATASETS, IMAGE_DATASETS, toy_dataset, image_tensor
@@ -66,12 +81,18 @@ def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASET
     if key not in IMAGE_DATASETS and not pathlike and not Path(name).exists():
         raise ValueError(f"unknown dataset {name!r}; choose a toy set ({', '.join(sorted(TOY_DATASETS))}), an image set "
                          f"({', '.join(IMAGE_DATASETS)}) or a folder of images")
-    x, _ = image_tensor(key if key in IMAGE_DATASETS else Path(name).expanduser(), root=root, n=max_images, size=image_size)
+    try:
+        where = key if key in IMAGE_DATASETS else str(Path(name).expanduser()) if str(name).startswith("~") else str(name)
+        x, _ = image_tensor(where, root=root, n=max_images, size=image_size, download=download, fallback=False)
+    except FileNotFoundError:
+        if key not in IMAGE_DATASETS or key == "digits": raise     # a folder: its own message names the path
+        raise missing_data_error(key, root, download) from None
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"the images are {x.shape[-2]} x {x.shape[-1]} pixels; the UNet needs square images: pass "
                          "--image-size S (shorter side to S, then a centred crop)")
     return "images", x
 
+# %% ../nbs/11a_cli.ipynb #b0eb8d5d
 def build_net(kind: str, # "toy" or "images", as returned by load_data
               shape: tuple, # the shape of one sample: (D,) or (C, S, S)
               preset: str | None = None, # UNet preset for images ("tiny" if None); must be None for toy data
@@ -105,10 +126,11 @@ SAMPLERS = ("ddpm", "ddim", "euler", "heun")
 
 def default_sample_steps(sampler: str, # one of SAMPLERS
                          kind: str, # "toy" or "images"
-                         T: int = 1000 # the schedule's number of steps
+                         T: int = 1000, # the schedule's number of steps
+                         cpu: bool = False # images on a CPU: DDPM gets 100 steps instead of 250
                         ) -> int:
-    "Default steps: all T for DDPM on toy data (250 on images), 50 for DDIM and Euler, 25 for Heun (49 evaluations)."
-    return {"ddpm": T if kind == "toy" else min(250, T), "ddim": 50, "euler": 50, "heun": 25}[sampler]
+    "Default steps: all T for DDPM on toy data (250 on images, 100 on a CPU), 50 for DDIM and Euler, 25 for Heun (49 evaluations)."
+    return {"ddpm": T if kind == "toy" else min(100 if cpu else 250, T), "ddim": 50, "euler": 50, "heun": 25}[sampler]
 
 def check_sample_steps(sampler: str, # one of SAMPLERS
                        steps: int, # the number of sampling steps N
@@ -136,6 +158,7 @@ def sampler_grid(sampler: str, # one of SAMPLERS
     if sampler == "ddim": return ddim_step, sigmas_from_timesteps(sch, ddim_timesteps(sch.T, steps))
     return {"euler": euler_step, "heun": heun_step}[sampler], karras_sigma(steps, denoiser.sigma_min, denoiser.sigma_max, rho=7.0, append_zero=True)
 
+# %% ../nbs/11a_cli.ipynb #2ffd59fa
 def gif_indices(n_steps: int, # N, the steps of the run
                 frames: int = 24 # about this many states (fewer for short runs)
                ) -> list[int]:
@@ -167,6 +190,7 @@ def schedule_from_config(config: dict # a Trainer config ("T", "alpha_bar.sum"; 
     names = [config["cli.schedule"]] if config.get("cli.schedule") else sorted(SCHEDULES)
     for name in names:
         sch = make_schedule(name, T)
+        # 1e-9 relative: far above the rounding of a sum of T float64 terms (T eps ~ 2e-13), far below two schedules' gap
         if abs(float(sch.alpha_bar.sum()) - total) <= 1e-9 * max(1.0, abs(total)): return sch
     raise ValueError(f"the checkpoint's schedule (T = {T}, sum of alpha_bar {total:.6g}) is none of the named schedules "
                      f"{', '.join(names)}; rebuild its VPDenoiser in Python with the schedule it was trained with")
@@ -211,7 +235,8 @@ COURSE_FID_DATA = ("mnist", "fashion_mnist")   # the data sets that chapter 13's
 def image_metric(samples, # generated images (n, C, S, S) in [-1, 1]
                  dataset: str, # the image set they imitate
                  root: str | Path | None = None, # the image-data root
-                 device="cpu" # where the classifier runs
+                 device="cpu", # where the classifier runs
+                 download: bool | None = None # fetch the held-out images if missing: None if online
                 ) -> dict:
     "Course FID (chapter 13) of n samples against n held-out test images, and its floor: n training images against the same."
     import torch
@@ -226,16 +251,18 @@ def image_metric(samples, # generated images (n, C, S, S) in [-1, 1]
                             f"covariance is singular); draw {10 * clf.num_features} or more")
     feats = ClassifierFeatures(clf)                                 # resizes to the classifier's 28 x 28
     f = lambda x: torch.cat([feats(x[i:i + 500]) for i in range(0, len(x), 500)]).cpu()
+    real = lambda train: image_tensor(dataset, root=root, train=train, n=n, size=S, download=download, fallback=False)[0]
     with torch.no_grad():
-        held_out = f(image_tensor(dataset, root=root, train=False, n=n, size=S)[0])
+        held_out = f(real(False))
         fid = float(fid_from_features(f(samples), held_out))
-        floor = float(fid_from_features(f(image_tensor(dataset, root=root, train=True, n=n, size=S)[0]), held_out))
+        floor = float(fid_from_features(f(real(True)), held_out))
     return dict(metric=clf.label, fid=fid, fid_floor=floor, n=n)
 
 def _fmt_fid(m: dict) -> str:
     if "skipped" in m: return m["skipped"]
     return f"{m['metric']} to held-out data: {m['fid']:.3f} (two real samples of the same size: {m['fid_floor']:.3f})"
 
+# %% ../nbs/11a_cli.ipynb #1c6d2429
 def _lim(x) -> float:
     "A symmetric axis limit that holds 99.9% of the points' coordinates, with a margin."
     import torch
@@ -247,21 +274,51 @@ def _first2(state, n: int | None = None):
     cut = lambda t: None if t is None else (t[:n, :2] if t.ndim == 2 else t[:n])
     return SampleState(state.i, state.sigma[:n], cut(state.x), cut(state.x0_hat))
 
+def comparison_figure(data_x, # real samples: (n, D) points or (n, C, S, S) images
+                      panels: dict # {title: samples}, one panel each after the data
+                     ):
+    "The data beside each set of samples: scatter plots (in 3-D for 3-D points, else the first two coordinates) or image grids."
+    from matplotlib.figure import Figure
+    from ddpm_course.core import show_points, show_images
+    items = {"data": data_x, **panels}
+    points = data_x.ndim == 2
+    three_d = points and data_x.shape[1] == 3
+    fig = Figure(figsize=(3.4 * len(items), 3.6), dpi=100, layout="constrained")   # constrained: titles are never cut
+    lim = _lim(data_x) if points else None
+    for j, (title, x) in enumerate(items.items()):
+        ax = fig.add_subplot(1, len(items), j + 1, projection="3d" if three_d else None)
+        if points: show_points(x[:, :3] if three_d else x[:, :2], ax, s=1, lim=lim, c="C0" if j == 0 else "C1")
+        else: show_images(x[:64], nrow=8, ax=ax)
+        ax.set_title(title, fontsize=10)
+        if three_d: ax.view_init(elev=20, azim=70)         # the swiss roll winds around y: look along it, at a slant
+    return fig
+
 def save_comparison(path: str | Path, # the .png to write
                     data_x, # real samples: (n, D) points or (n, C, S, S) images
                     panels: dict # {title: samples}, one panel each after the data
                    ) -> Path:
-    "A figure of the data beside each set of samples: scatter plots (first two coordinates) or image grids."
+    "Write `comparison_figure` as a PNG."
+    comparison_figure(data_x, panels).savefig(path)
+    return Path(path)
+
+# %% ../nbs/11a_cli.ipynb #aaddf690
+def save_loss(path: str | Path, # the .png to write
+              history: dict, # Trainer.history
+              title: str = "" # the figure's title
+             ) -> Path:
+    "The loss curve (chapter 08's plot_loss) with a legend and plain-number ticks on its log axis."
     from matplotlib.figure import Figure
-    from ddpm_course.core import show_points, show_images
-    items = {"data": data_x, **panels}
-    fig = Figure(figsize=(3.4 * len(items), 3.6), dpi=100)
-    lim = _lim(data_x) if data_x.ndim == 2 else None
-    for j, (title, x) in enumerate(items.items()):
-        ax = fig.add_subplot(1, len(items), j + 1)
-        if x.ndim == 2: show_points(x[:, :2], ax, s=1, lim=lim, title=title, c="C0" if j == 0 else "C1")
-        else: show_images(x[:64], nrow=8, ax=ax, title=title)
-    fig.tight_layout()
+    from matplotlib.ticker import LogLocator, MaxNLocator, FormatStrFormatter, NullLocator
+    from ddpm_course.training import plot_loss
+    fig = Figure(figsize=(6, 3.5), dpi=100, layout="constrained")
+    ax = plot_loss(history, fig.add_subplot())
+    raw, smoothed = ax.lines[-2:]
+    raw.set_label("loss of each step"); smoothed.set_label("smoothed (exponential average, 0.98)")
+    ax.legend(loc="upper right", fontsize=9)
+    lo, hi = ax.get_ylim()            # a loss often spans less than a decade, where a log axis labels one tick or none
+    ax.yaxis.set_major_locator(MaxNLocator(6) if hi < 10 * lo else LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_locator(NullLocator()); ax.yaxis.set_major_formatter(FormatStrFormatter("%g")); ax.set_ylim(lo, hi)
+    ax.set_title(title, fontsize=10)
     fig.savefig(path)
     return Path(path)
 
@@ -283,7 +340,7 @@ def save_run_gif(states, # SampleStates of one run, e.g. from draw_samples(keep=
                  path: str | Path, # the .gif to write
                  label: str = "" # what to call the run in each frame's title, e.g. "DDPM, 1000 steps"
                 ) -> Path:
-    "The denoising GIF: x_t and x0_hat of each kept state (2-D points: all of them; images: the first 16)."
+    "The denoising GIF: x_t and x0_hat of each kept state (points: all of them, first two coordinates; images: the first 16)."
     from ddpm_course.sampling import animate_points, animate_images
     if states[-1].x.ndim == 2:
         pts = [_first2(st) for st in states]
@@ -294,7 +351,8 @@ def save_run_gif(states, # SampleStates of one run, e.g. from draw_samples(keep=
 
 # %% ../nbs/11a_cli.ipynb #54983117
 TOY_DEFAULTS = dict(steps=3000, batch_size=512, lr=3e-3, ema_decay=0.995, n_samples=2000)
-IMAGE_DEFAULTS = dict(steps=5000, batch_size=64, lr=1e-3, ema_decay=0.999, n_samples=1000)   # lr 2e-4 with --preset cifar10
+IMAGE_DEFAULTS = dict(steps=5000, batch_size=64, lr=1e-3, ema_decay=0.999, n_samples=1000, image_size=None)   # a GPU; lr 2e-4 with --preset cifar10
+IMAGE_CPU_DEFAULTS = dict(steps=500, batch_size=32, lr=1e-3, ema_decay=0.995, n_samples=256, image_size=16)   # minutes, not hours
 
 def _device(name: str) -> str:
     "'auto': CUDA if available, else the CPU (not Apple's MPS: the course computes noise levels in float64, which MPS lacks)."
@@ -316,15 +374,34 @@ def _threads(n: int | None):
     try: yield
     finally: torch.set_num_threads(before)
 
+def demo_settings(args: argparse.Namespace, # parsed by demo_parser()
+                  kind: str, # "toy" or "images"
+                  device: str # where the run trains
+                 ) -> dict:
+    "Each setting as given, else its default for the data and the device: CPU-sized for images on a CPU."
+    cpu = kind == "images" and str(device).startswith("cpu")
+    dflt = TOY_DEFAULTS if kind == "toy" else IMAGE_CPU_DEFAULTS if cpu else IMAGE_DEFAULTS
+    names = ("steps", "batch_size", "ema_decay", "n_samples") + (("image_size",) if kind == "images" else ())
+    s = {k: getattr(args, k) if getattr(args, k) is not None else dflt[k] for k in names}
+    if cpu and str(args.data).lower() == "digits" and args.image_size is None: s["image_size"] = None   # 8 x 8 already
+    s["lr"] = args.lr if args.lr is not None else (2e-4 if args.preset == "cifar10" else dflt["lr"])
+    s["cpu_sized"] = cpu and any(getattr(args, k) is None for k in ("steps", "batch_size", "n_samples", "image_size"))
+    return s
+
+# %% ../nbs/11a_cli.ipynb #07baeebe
 def demo_parser() -> CLIParser:
     "The options of ddpm-demo."
-    td, idd = TOY_DEFAULTS, IMAGE_DEFAULTS
+    td, gd, cd = TOY_DEFAULTS, IMAGE_DEFAULTS, IMAGE_CPU_DEFAULTS
+    both = lambda k: f"{td[k]} toy; images {gd[k]} on a GPU, {cd[k]} on a CPU"
     p = CLIParser(prog="ddpm-demo", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train a denoising diffusion model, sample it with DDPM and DDIM, and write into one folder the checkpoint, "
                     "the samples (samples.npy), a figure of data against samples, the loss curve and a denoising GIF. "
                     "Prints where it wrote them and, for toy data, the distance of the samples to fresh data beside its "
-                    "noise floor. With no options: the 2-D swiss roll, under a minute on one CPU thread.",
+                    "noise floor. With no options: the 2-D swiss roll, under a minute on one CPU thread. Image data on a "
+                    "CPU gets CPU-sized defaults (a few minutes), on a GPU full-sized ones.",
         epilog="examples:\n  ddpm-demo\n  ddpm-demo --data moons --sampler heun --sample-steps 18\n"
+               "  ddpm-demo --data mnist                       # downloads MNIST if it is missing and you are online\n"
+               "  ddpm-demo --data mnist --data-root ~/data --no-download   # offline, with ~/data/MNIST/raw/\n"
                "  ddpm-demo --data mnist --steps 20000 --device cuda --out runs/mnist\n"
                "  ddpm-demo --out runs/demo --resume --steps 6000     # train the run in runs/demo further\n"
                "  ddpm-sample --ckpt runs/demo/latest.pt --gif --interpolate")
@@ -333,8 +410,12 @@ def demo_parser() -> CLIParser:
       "ddpm_course.data.TOY_DATASETS), an image set (mnist, fashion_mnist, cifar10, digits) or a folder of images "
       "(default: swiss_roll)")
     a("--out", default="runs/demo", help="the output folder; the checkpoint is OUT/latest.pt (default: runs/demo)")
-    a("--data-root", default=None, help="folder of the image sets (default: $DDPM_COURSE_DATA, else ~/.cache/ddpm_course/data)")
-    a("--image-size", type=int_at_least(4), default=None, help="resize images to S x S pixels (default: their own size)")
+    a("--data-root", metavar="DIR", default=None, help="folder of the image sets (default: $DDPM_COURSE_DATA, else ~/.cache/ddpm_course/data)")
+    a("--download", action=argparse.BooleanOptionalAction, default=None, help="fetch a missing image set (mnist, "
+      "fashion_mnist, cifar10) into the data root; --no-download never does (default: download if it is missing and the "
+      "host answers)")
+    a("--image-size", metavar="S", type=int_at_least(4), default=None, help="resize images to S x S pixels (default: their "
+      f"own size on a GPU; {cd['image_size']} on a CPU, where the 8 x 8 digits keep theirs)")
     a("--max-images", type=int_at_least(1), default=None, help="train on at most this many images, evenly spaced (default: all)")
     a("--preset", choices=("tiny", "cifar10"), default=None, help="UNet preset for image data: tiny (CPU-sized) or cifar10 "
       "(Ho et al. 2020, 35.7M parameters) (default: tiny)")
@@ -343,17 +424,17 @@ def demo_parser() -> CLIParser:
     a("--target", choices=("eps", "x0", "v"), default="v", help="what the network predicts (default: v, which every sampler handles; "
       "eps is DDPM's original)")
     a("--schedule", choices=("linear", "cosine", "quadratic", "sigmoid"), default="linear", help="noise schedule, T = 1000 (default: linear)")
-    a("--steps", type=int_at_least(1), default=None, help=f"total training steps (default: {td['steps']} toy, {idd['steps']} images)")
-    a("--batch-size", type=int_at_least(1), default=None, help=f"samples per training step (default: {td['batch_size']} toy, {idd['batch_size']} images)")
-    a("--lr", type=float_in(0), default=None, help=f"peak learning rate of AdamW (default: {td['lr']:g} toy, {idd['lr']:g} images, 2e-4 with --preset cifar10)")
-    a("--ema-decay", type=float_in(0, 1, "a decay"), default=None, help=f"decay of the weight EMA used for sampling (default: {td['ema_decay']} toy, {idd['ema_decay']} images)")
+    a("--steps", type=int_at_least(1), default=None, help=f"total training steps (default: {both('steps')})")
+    a("--batch-size", type=int_at_least(1), default=None, help=f"samples per training step (default: {both('batch_size')})")
+    a("--lr", type=float_in(0), default=None, help=f"peak learning rate of AdamW (default: {td['lr']:g} toy, {gd['lr']:g} images, 2e-4 with --preset cifar10)")
+    a("--ema-decay", type=float_in(0, 1, "a decay"), default=None, help=f"decay of the weight EMA used for sampling (default: {both('ema_decay')})")
     a("--ckpt-every", type=int_at_least(0), default=500, help="also write the checkpoint every this many steps, 0 for only at the end (default: 500)")
     a("--resume", action="store_true", help="continue the run in OUT from OUT/latest.pt: repeat the first run's options and give a larger --steps")
     a("--sampler", nargs="+", choices=SAMPLERS, default=["ddpm", "ddim"], help="one or more samplers; the first one's samples are "
       "samples.npy and its run is the GIF, the others' are samples_NAME.npy (default: ddpm ddim)")
     a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps of every sampler (default: ddpm all 1000 on toy "
-      "data and 250 on images, ddim and euler 50, heun 25)")
-    a("--n-samples", type=int_at_least(2), default=None, help=f"how many samples to draw (default: {td['n_samples']} toy, {idd['n_samples']} images)")
+      "data, 250 on images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
+    a("--n-samples", type=int_at_least(2), default=None, help=f"how many samples to draw (default: {both('n_samples')})")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
     a("--seed", type=int, default=0, help="seeds the weights and training; sampling uses SEED + 1 (default: 0)")
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, whose tiny "
@@ -361,7 +442,30 @@ def demo_parser() -> CLIParser:
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a training progress bar (default: on)")
     return p
 
-# %% ../nbs/11a_cli.ipynb #b5174c45
+# %% ../nbs/11a_cli.ipynb #04cbd807
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+def eta_callback(min_steps: int = 20, # report once at least this many steps took at least `min_seconds` ...
+                 min_seconds: float = 2.0,
+                 max_seconds: float = 10.0, # ... or once this much time has passed
+                 write=print # where the line goes
+                ):
+    "A Trainer callback that prints once the time per step so far and the estimated time of the whole run."
+    seen = {}
+    def callback(trainer, record):
+        now = time.perf_counter()
+        if not seen: seen.update(t0=now, step0=trainer.step); return False     # clock starts after the first step
+        done, elapsed = trainer.step - seen["step0"], now - seen["t0"]
+        if seen.get("said") or trainer.step >= trainer.steps: return False
+        if not ((done >= min_steps and elapsed >= min_seconds) or elapsed >= max_seconds): return False
+        seen["said"], per = True, elapsed / done
+        write(f"training: {per:.3g} s per step over {done} steps, so the {trainer.steps - seen['step0'] + 1} steps of this "
+              f"run take about {_duration(per * (trainer.steps - seen['step0'] + 1))} ({_duration(per * (trainer.steps - trainer.step))} to go)")
+        return False
+    return callback
+
+# %% ../nbs/11a_cli.ipynb #152f784a
 def _fmt_floor(d: float, floor) -> str:
     return f"distance to fresh data: {d:.4f} (noise floor of two true samples: {float(floor.mean()):.4f} ± {float(floor.std()):.4f})"
 
@@ -374,39 +478,44 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
     "Train, checkpoint, reload, sample, measure and draw, as the options say; returns the paths written and the distances."
     from ddpm_course.data import TOY_DATASETS
     device = _device(args.device)
-    toy = str(args.data).lower().replace("-", "_") in TOY_DATASETS
-    with _threads(args.threads or (1 if toy and device == "cpu" else None)):
-        return _run_demo(args, device)
+    kind = "toy" if str(args.data).lower().replace("-", "_") in TOY_DATASETS else "images"
+    s = demo_settings(args, kind, device)
+    with _threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)):
+        kind, data = load_data(args.data, args.data_root, s.get("image_size", args.image_size), args.max_images, args.download)
+        trainer, sch, data_name = _train(args, s, kind, data, device)
+        results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, device)
+        return _write_outputs(args, s, kind, trainer, results, panels, real, gif_states)
 
-def _run_demo(args, device: str) -> dict:
-    import numpy as np
-    import torch
-    from ddpm_course.core import seed_everything, make_generator
+# %% ../nbs/11a_cli.ipynb #b5174c45
+def _train(args, s: dict, kind: str, data, device: str):
+    "Build the network and the Trainer, train (or resume) to --steps and save: (trainer, schedule, the data's name)."
+    from ddpm_course.core import seed_everything
     from ddpm_course.data import IMAGE_DATASETS
     from ddpm_course.schedules import make_schedule
-    from ddpm_course.training import Trainer, plot_loss, smooth
-    kind, data = load_data(args.data, args.data_root, args.image_size, args.max_images)
-    dflt = TOY_DEFAULTS if kind == "toy" else IMAGE_DEFAULTS
-    pick = lambda name: getattr(args, name) if getattr(args, name) is not None else dflt[name]
-    steps, batch_size, ema_decay, n = pick("steps"), pick("batch_size"), pick("ema_decay"), pick("n_samples")
-    lr = args.lr if args.lr is not None else (2e-4 if args.preset == "cifar10" else dflt["lr"])
+    from ddpm_course.training import Trainer, smooth
     shape = tuple(data.sample(1).shape[1:]) if kind == "toy" else tuple(data.shape[1:])
     seed_everything(args.seed)                                   # the weight initialisation uses the global stream
     net, net_config = build_net(kind, shape, args.preset, args.width, args.depth)
     sch = make_schedule(args.schedule, 1000)
-    for s in args.sampler: check_sample_steps(s, args.sample_steps or default_sample_steps(s, kind, sch.T), sch.T)
+    for smp in args.sampler: check_sample_steps(smp, args.sample_steps or default_sample_steps(smp, kind, sch.T), sch.T)
     out = Path(args.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(net, data, sch, target=args.target, batch_size=batch_size, steps=steps, lr=lr, warmup=min(100, steps),
-                      ema_decay=ema_decay, seed=args.seed, device=device, ckpt_dir=out, ckpt_every=args.ckpt_every,
-                      net_config=net_config, progress=dict(mininterval=2.0) if args.progress else False)
+    trainer = Trainer(net, data, sch, target=args.target, batch_size=s["batch_size"], steps=s["steps"], lr=s["lr"],
+                      warmup=min(100, s["steps"]), ema_decay=s["ema_decay"], seed=args.seed, device=device, ckpt_dir=out,
+                      ckpt_every=args.ckpt_every, net_config=net_config, callbacks=(eta_callback(),),
+                      progress=dict(mininterval=2.0) if args.progress else False)
     key = str(args.data).lower().replace("-", "_")
     data_name = key if kind == "toy" or key in IMAGE_DATASETS else str(args.data)
     trainer.config.update({"cli.data": data_name, "cli.schedule": args.schedule})   # stored in every checkpoint
+    print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(net).__name__} with "
+          f"{trainer.config['net.n_params']:,} parameters, {args.target}-prediction, {args.schedule} schedule (T = {sch.T}); device: {device}")
+    if s.get("cpu_sized"):
+        print(f"note: image data on a CPU, so CPU-sized defaults for what you did not set (images {IMAGE_CPU_DEFAULTS['image_size']} x "
+              f"{IMAGE_CPU_DEFAULTS['image_size']}, {IMAGE_CPU_DEFAULTS['steps']} steps at batch {IMAGE_CPU_DEFAULTS['batch_size']}, "
+              f"{IMAGE_CPU_DEFAULTS['n_samples']} samples, DDPM with {default_sample_steps('ddpm', 'images', cpu=True)} steps); "
+              f"on a GPU: full-size images, {IMAGE_DEFAULTS['steps']} steps at batch {IMAGE_DEFAULTS['batch_size']}, "
+              f"{IMAGE_DEFAULTS['n_samples']} samples")
     ckpt = out / "latest.pt"
-    what = f"{kind} data {data_name!r}, samples of shape {shape}"
-    print(f"data: {what}; network: {type(net).__name__} with {trainer.config['net.n_params']:,} parameters, "
-          f"{args.target}-prediction, {args.schedule} schedule (T = {sch.T}); device: {device}")
     if args.resume:
         if not ckpt.is_file(): raise FileNotFoundError(f"--resume: no checkpoint at {ckpt} to continue; run once without --resume")
         trainer.resume(ckpt, ignore=("steps", "warmup"))         # a larger --steps extends the run
@@ -418,49 +527,63 @@ def _run_demo(args, device: str) -> dict:
     if trainer.last_ckpt is None or trainer.last_ckpt[1] != trainer.step: trainer.save()
     loss = smooth(trainer.history["loss"])[-1] if trainer.history["loss"] else float("nan")
     print(f"trained steps {start} -> {trainer.step} in {time.perf_counter() - t0:.1f} s; smoothed loss {loss:.4f}")
+    return trainer, sch, data_name
 
-    denoiser, config, _ = load_denoiser(ckpt, device)            # sample what was saved: the EMA weights
+# %% ../nbs/11a_cli.ipynb #4ee58aac
+def _sample_all(args, s: dict, kind: str, data, data_name: str, device: str):
+    "Reload the saved EMA network and run every sampler from the same noise: (results, panels, real data, GIF states)."
+    import torch
+    from ddpm_course.core import make_generator
+    denoiser, _, _ = load_denoiser(Path(args.out).expanduser() / "latest.pt", device)   # sample what was saved
+    n, T, cpu = s["n_samples"], denoiser.schedule.T, str(device).startswith("cpu")
+    shape = tuple(data.sample(1).shape[1:]) if kind == "toy" else tuple(data.shape[1:])
     real = data.sample(n, generator=make_generator(args.seed + 2)) if kind == "toy" else data[:n]
     results, panels, gif_states = {}, {}, None
-    for j, s in enumerate(args.sampler):
-        k = args.sample_steps or default_sample_steps(s, kind, sch.T)
+    for j, smp in enumerate(args.sampler):
+        k = args.sample_steps or default_sample_steps(smp, kind, T, cpu=cpu)
         g = make_generator(args.seed + 1)                        # every sampler starts from the same noise
         noise = torch.randn((n, *shape), generator=g).to(device)
         t0 = time.perf_counter()
-        x, kept = draw_samples(denoiser, s, k, noise, g, keep=gif_indices(k) if j == 0 else ())
+        x, kept = draw_samples(denoiser, smp, k, noise, g, keep=gif_indices(k) if j == 0 else ())
         if j == 0: gif_states = kept
         res = dict(steps=k, seconds=round(time.perf_counter() - t0, 3))
-        line = f"{s.upper()}, {k} steps: {n} samples in {res['seconds']:.1f} s"
+        line = f"{smp.upper()}, {k} steps: {n} samples in {res['seconds']:.1f} s"
         if kind == "toy":
             d, floor = toy_distance(x, data, seed=args.seed + 3)
             res.update(metric="sliced W2", distance=d, noise_floor_mean=float(floor.mean()), noise_floor_std=float(floor.std()))
             line += "; " + _fmt_floor(d, floor)
         else:
             x = x.clamp(-1, 1)
-            m = image_metric(x, data_name, args.data_root, device)
+            m = image_metric(x, data_name, args.data_root, device, args.download)
             res.update(m)
             line += "; " + _fmt_fid(m)
         print(line)
-        results[s], panels[f"{s.upper()}, {k} steps"] = res, x
+        results[smp], panels[f"{smp.upper()}, {k} steps"] = res, x
         res["array"] = x
+    return results, panels, real, gif_states
 
+# %% ../nbs/11a_cli.ipynb #18fe8a3e
+def _write_outputs(args, s: dict, kind: str, trainer, results: dict, panels: dict, real, gif_states) -> dict:
+    "Write the samples, figures, GIF and metrics.json into --out, printing each path; returns the paths and results."
+    import numpy as np
+    out = Path(args.out).expanduser()
     print(f"wrote into {out}:")
-    paths = {"checkpoint": _wrote(ckpt, "checkpoint", f" (step {trainer.step})")}
-    for j, s in enumerate(args.sampler):
-        x = results[s].pop("array")
-        p = out / ("samples.npy" if j == 0 else f"samples_{s}.npy")
+    paths = {"checkpoint": _wrote(out / "latest.pt", "checkpoint", f" (step {trainer.step})")}
+    for j, smp in enumerate(args.sampler):
+        x = results[smp].pop("array")
+        p = out / ("samples.npy" if j == 0 else f"samples_{smp}.npy")
         np.save(p, x.numpy().astype(np.float32))
-        paths["samples" if j == 0 else f"samples_{s}"] = _wrote(p, "samples", f" {tuple(x.shape)} from {s.upper()}")
-        if kind == "images": paths["grid" if j == 0 else f"grid_{s}"] = _wrote(save_grid(x[:64], out / ("samples.png" if j == 0 else f"samples_{s}.png")), "image grid")
+        paths["samples" if j == 0 else f"samples_{smp}"] = _wrote(p, "samples", f" {tuple(x.shape)} from {smp.upper()}")
+        if kind == "images":
+            grid = save_grid(x[:64], out / ("samples.png" if j == 0 else f"samples_{smp}.png"))
+            paths["grid" if j == 0 else f"grid_{smp}"] = _wrote(grid, "image grid")
     paths["comparison"] = _wrote(save_comparison(out / "comparison.png", real, panels), "comparison")
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 3.5), dpi=100)
-    ax = plot_loss(trainer.history, fig.add_subplot())
-    ax.set_title(f"{args.data}: training loss ({args.target}-prediction)"); fig.tight_layout(); fig.savefig(out / "loss.png")
-    paths["loss"] = _wrote(out / "loss.png", "loss curve")
-    first = args.sampler[0]
-    paths["gif"] = _wrote(save_run_gif(gif_states, out / "denoising.gif", f"{first.upper()}"), "GIF", f" ({first.upper()}, {len(gif_states)} frames)")
-    summary = dict(data=str(args.data), kind=kind, step=trainer.step, target=args.target, schedule=args.schedule, n_samples=n, samplers=results)
+    loss = save_loss(out / "loss.png", trainer.history, f"{args.data}: training loss ({args.target}-prediction)")
+    paths["loss"] = _wrote(loss, "loss curve")
+    first = args.sampler[0].upper()
+    paths["gif"] = _wrote(save_run_gif(gif_states, out / "denoising.gif", first), "GIF", f" ({first}, {len(gif_states)} frames)")
+    summary = dict(data=str(args.data), kind=kind, step=trainer.step, target=args.target, schedule=args.schedule,
+                   n_samples=s["n_samples"], samplers=results)
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     paths["metrics"] = _wrote(out / "metrics.json", "metrics")
     return dict(paths=paths, results=results, step=trainer.step)
@@ -496,19 +619,22 @@ def sample_parser() -> CLIParser:
     a("--ckpt", required=True, help="the checkpoint, e.g. runs/demo/latest.pt")
     a("--out", default=None, help="the output folder (default: a folder 'samples' beside the checkpoint)")
     a("--sampler", choices=SAMPLERS, default="ddim", help="the sampler (default: ddim, deterministic)")
-    a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps (default: ddpm all 1000 on toy data and 250 on "
-      "images, ddim and euler 50, heun 25)")
-    a("--n", type=int_at_least(2), default=None, help="how many samples (default: 2000 points or 1000 images)")
+    a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps (default: ddpm all 1000 on toy data, 250 on "
+      "images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
+    a("--n", type=int_at_least(2), default=None, help="how many samples (default: 2000 points; images 1000 on a GPU, 256 on a CPU)")
     a("--seed", type=int, default=None, help="seed of the initial noise (default: the training seed + 1, as ddpm-demo)")
     a("--gif", action="store_true", help="also write the denoising GIF (denoising.gif)")
     a("--interpolate", action="store_true", help="also write interpolation.png: slerp between initial noises, decoded "
       "deterministically (DDIM if --sampler ddpm)")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, PyTorch's own choice for images)")
-    a("--data-root", default=None, help="folder of the image sets, for the course FID of MNIST-like samples "
+    a("--download", action=argparse.BooleanOptionalAction, default=None, help="fetch the held-out images of the course FID "
+      "if they are missing; --no-download never does (default: download if missing and the host answers)")
+    a("--data-root", metavar="DIR", default=None, help="folder of the image sets, for the course FID of MNIST-like samples "
       "(default: $DDPM_COURSE_DATA, else ~/.cache/ddpm_course/data)")
     return p
 
+# %% ../nbs/11a_cli.ipynb #f8de2a63
 def _interpolation(path, denoiser, sampler, steps, shape, seed, samples):
     "Decode slerp paths between pairs of noises: an image strip (rows of 9) or paths drawn over the points."
     import torch
@@ -535,6 +661,7 @@ def _interpolation(path, denoiser, sampler, steps, shape, seed, samples):
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
+# %% ../nbs/11a_cli.ipynb #85ef9122
 def run_sample(args: argparse.Namespace # parsed by sample_parser()
               ) -> dict:
     "Sample from a checkpoint and write the files the options ask for; returns their paths."
@@ -553,8 +680,9 @@ def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
     from matplotlib.figure import Figure
     from ddpm_course.core import make_generator, show_points
     kind = "toy" if len(shape) == 1 else "images"
-    n = args.n or (TOY_DEFAULTS if kind == "toy" else IMAGE_DEFAULTS)["n_samples"]
-    k = args.sample_steps or default_sample_steps(args.sampler, kind, denoiser.schedule.T)
+    cpu = str(device).startswith("cpu")
+    n = args.n or (TOY_DEFAULTS if kind == "toy" else IMAGE_CPU_DEFAULTS if cpu else IMAGE_DEFAULTS)["n_samples"]
+    k = args.sample_steps or default_sample_steps(args.sampler, kind, denoiser.schedule.T, cpu=cpu and kind == "images")
     seed = args.seed if args.seed is not None else config.get("seed", 0) + 1
     out = Path(args.out).expanduser() if args.out else ckpt.parent / "samples"
     out.mkdir(parents=True, exist_ok=True)
@@ -570,7 +698,7 @@ def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
         line += "; " + _fmt_floor(d, floor)
     if kind == "images":
         x = x.clamp(-1, 1)
-        if config.get("cli.data"): line += "; " + _fmt_fid(image_metric(x, config["cli.data"], args.data_root, device))
+        if config.get("cli.data"): line += "; " + _fmt_fid(image_metric(x, config["cli.data"], args.data_root, device, args.download))
     print(line)
     print(f"wrote into {out}:")
     np.save(out / "samples.npy", x.numpy().astype(np.float32))

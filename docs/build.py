@@ -8,19 +8,30 @@ Quarto cannot be installed here, so instead of `nbdev_docs` this script
    processes, `IN_TEST=1`), but into a folder of its own instead of `_proc/`: they add a `show_doc` cell (signature +
    docments) after every exported function and execute only the imports, the exported cells and the `show_doc` cells;
    the notebooks' committed outputs are kept as they are. Two changes to nbdev's defaults: `#| export` cells stay on
-   the page (the code is the course) with their directive line, so readers see what goes into the library, and the
+   the page (the code is the course), without their directive line but marked "exported to ddpm_course.X", and the
    API entries of one cell come in source order (nbdev reverses them);
-2. turns the Quarto markup of the processed notebooks into MyST that myst-nb reads (title/description front matter ->
-   `# title` + subtitle, `#| echo: false` -> hidden input, `---` rules and Quarto link attributes dropped, nbdev's
-   doc links -> links inside this site);
-3. runs sphinx-build (myst-nb without execution, sphinx-book-theme, a local MathJax) with a table of contents in
-   notebook order (index first) and full-text search.
+2. turns the processed notebooks into MyST that myst-nb reads, hiding the notebook's plumbing as nbdev's own sites
+   do: title/description front matter -> `# title` + subtitle; every `#|` directive line removed (`#| hide` and
+   `#| default_exp` cells and cells that only import are not shown); `#| echo: false` -> hidden input; cells
+   collapsed in JupyterLab (`jupyter.source_hidden`, e.g. the exercises' solutions, tagged `solution`) -> collapsed
+   on the page (myst-nb's `hide-input`, "Show the solution"); `---` rules and Quarto link attributes dropped; nbdev's
+   doc links -> links inside this site; links to the repository address of settings.ini (`git_url`, e.g. the
+   `[source]` links of the API entries) dropped, since the site must not promise an address that may not exist;
+   an index entry for every API entry;
+3. writes an API page (`api.html`: every module, its exported names with signature and first docstring line, linked
+   to their entries in the chapters) and runs sphinx-build (myst-nb without execution, sphinx-book-theme, a local
+   MathJax) with a table of contents in notebook order (index first, then the API page and the general index) and
+   full-text search.
 Any error (a notebook that nbdev cannot process, a Sphinx warning) stops the build with a non-zero exit status.
+The notebooks are copied to `WORK/nbs` when the build starts: the site shows that copy, so a notebook saved again
+during the build does not mix two versions (tests/test_docs.py compares the site with that copy).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
+import copy
 import html
 import json
 import os
@@ -38,9 +49,8 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 NBS = ROOT / "nbs"
 
-# Directives that stay visible at the top of a code cell: they tell the reader what goes into the library and what
-# the tests skip. Every other `#|` line (Quarto's echo/output/code-fold options, default_exp, ...) is removed.
-KEEP_DIRECTIVES = ("export", "exporti", "exports", "slow", "notest")
+# Cells collapsed on the page: the exercises' worked solutions (cell tag `solution`), with their own toggle prompts.
+SOLUTION_PROMPTS = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
 
 
 def settings() -> configparser.SectionProxy:
@@ -63,18 +73,30 @@ def notebooks() -> list[Path]:
 
 # ---------------------------------------------------------------------------------------------- 1. nbdev processing
 def _course_filter():
-    "nbdev's `FilterDefaults`, except that exported code stays on the page and auto `show_doc`s keep source order."
+    """nbdev's `FilterDefaults`, except that exported code stays on the page (marked with its module in the cell's
+    metadata `nbdev_export`) and auto `show_doc`s keep source order."""
     from nbdev import processors as P
+    from nbdev.config import get_config
+
+    class mark_exports(P.Processor):
+        "Record in each exported cell's metadata the module it goes to (nbdev strips the `#| export` line)."
+        def begin(self):
+            lib = get_config().lib_name
+            dflt = next((c.directives_["default_exp"] for c in self.nb.cells
+                         if getattr(c, "directives_", None) and c.directives_.get("default_exp")), None)
+            self.lib, self.default = lib, (dflt[0] if dflt else None)
+            self.nb.metadata["nbdev_default_exp"] = f"{lib}.{self.default}" if self.default else None
+
+        def __call__(self, cell):
+            d = cell.directives_ or {}
+            kind = next((k for k in ("export", "exports", "exporti") if k in d), None)
+            if cell.cell_type != "code" or kind is None: return
+            mod = d[kind][0] if d[kind] else self.default
+            if mod: cell.metadata["nbdev_export"] = mod if mod.startswith(self.lib + ".") else f"{self.lib}.{mod}"
 
     def rm_hidden(cell):
         "Like nbdev's `rm_export`, but only drops `hide` and `default_exp` cells (exported code is shown)."
         if cell.directives_ and (cell.directives_.keys() & {"hide", "default_exp"}): del cell["source"]
-
-    def keep_directives(cell):
-        "Put back the informative directive lines that nbdev strips (`#| export`, `#| slow`, ...)."
-        if cell.cell_type != "code" or not cell.get("source") or not cell.directives_: return
-        keep = [f"#| {k} {' '.join(v)}".rstrip() for k, v in cell.directives_.items() if k in KEEP_DIRECTIVES]
-        if keep: cell.source = "\n".join(keep) + "\n" + cell.source
 
     class add_show_docs(P.add_show_docs):
         "nbdev's processor inserts the `show_doc` cells of one export cell in reverse order; keep the source order."
@@ -87,7 +109,7 @@ def _course_filter():
     class CourseFilter(P.FilterDefaults):
         def base_procs(self):
             swap = {P.rm_export: rm_hidden, P.add_show_docs: add_show_docs}
-            return [swap.get(p, p) for p in super().base_procs()] + [keep_directives]
+            return [mark_exports] + [swap.get(p, p) for p in super().base_procs()]
 
     return CourseFilter
 
@@ -197,9 +219,26 @@ def _one_line_display_math(md: str) -> str:
     return "".join(p if i % 2 else _re_dmath.sub(join, p) for i, p in enumerate(parts))
 
 
+def _repo_link_dropper(cfg):
+    """Drop links to the repository address of settings.ini (`git_url`, a placeholder that may not exist) and to the
+    published site's address (`doc_host` + `doc_baseurl`; links inside this site are made by `_doc_link_fixer`):
+    nbdev's `[source]` link of each API entry goes, any other such link keeps its text."""
+    urls = [u.rstrip("/") for u in (cfg.get("git_url", ""), cfg.get("doc_host", "") + cfg.get("doc_baseurl", ""))]
+    urls = [u for u in urls if u]
+    if not urls: return lambda s: s
+    u = "(?:" + "|".join(re.escape(u) for u in urls) + ")"
+    source = re.compile(r"\[source\]\(" + u + r"[^)\s]*\)(?:\{[^}]*\})?[ \t]*\n?")
+    md = re.compile(r"\[([^\]]*)\]\(" + u + r"(?:[/#?][^)\s]*)?\)(?:\{[^}]*\})?")
+    tag = re.compile(r"<a\s[^>]*href=[\"']" + u + r"(?:[/#?][^\"']*)?[\"'][^>]*>(.*?)</a>", re.DOTALL | re.IGNORECASE)
+    auto = re.compile(r"<(" + u + r"(?:[/#?][^>\s]*)?)>")
+
+    def drop(s: str) -> str: return auto.sub(r"\1", tag.sub(r"\1", md.sub(r"\1", source.sub("", s))))
+    return drop
+
+
 def _split_directives(src: str) -> tuple[dict, str]:
-    "Leading `#| key: value` / `#| flag` lines -> (options, code without the lines that are not kept)."
-    lines, opts, kept = src.splitlines(), {}, []
+    "Leading `#| key: value` / `#| flag` lines -> (options, the code without them)."
+    lines, opts = src.splitlines(), {}
     i = 0
     while i < len(lines) and (m := _re_dir.match(lines[i])):
         d = m[1]
@@ -207,17 +246,70 @@ def _split_directives(src: str) -> tuple[dict, str]:
         key, val = d.split(":", 1) if ":" in first else (first, d[len(first):])  # `echo: false` or `export core`
         key = key.strip()
         if key: opts[key] = val.strip()
-        if key in KEEP_DIRECTIVES: kept.append(lines[i])
         i += 1
-    return opts, "\n".join(kept + lines[i:])
+    return opts, "\n".join(lines[i:])
 
 
 def _false(v: str) -> bool: return v.strip().lower() in ("false", "no", "0")
 
 
-def to_myst(src: Path, dst: Path, fix_links, toctree: list[str] | None) -> None:
-    "Rewrite one nbdev-processed notebook for myst-nb (see the module docstring)."
+def _parse(code: str) -> list | None:
+    "The top-level statements of a code cell (IPython magics and shell lines blanked), or None if it is not Python."
+    code = "\n".join("" if l.lstrip().startswith(("%", "!")) else l for l in code.splitlines())
+    try: return ast.parse(code).body
+    except SyntaxError: return None
+
+
+def only_imports(code: str) -> bool:
+    "True for a cell of import statements only (plumbing: the site does not show it)."
+    body = _parse(code)
+    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+
+
+def _patched_class(node) -> str | None:
+    "`Cls` for `@patch def f(self: Cls, ...)` (fastcore's way of adding a method in a later cell), else None."
+    if not any((d.id if isinstance(d, ast.Name) else getattr(getattr(d, "func", None), "id", None)) == "patch"
+               for d in node.decorator_list if isinstance(d, (ast.Name, ast.Call))): return None
+    args = node.args.posonlyargs + node.args.args
+    ann = args[0].annotation if args else None
+    return ann.id if isinstance(ann, ast.Name) else None
+
+
+def defined_names(code: str) -> list[str]:
+    "Names a cell defines at top level, as show_doc names them (`Cls.meth` for a patched method)."
+    out = []
+    for n in _parse(code) or []:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (cls := _patched_class(n)): out.append(f"{cls}.{n.name}")
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.append(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                out += [e.id for e in ast.walk(t) if isinstance(e, ast.Name)]
+    return out
+
+
+def _index_cell(entries: list[str]) -> dict:
+    "A markdown cell of Sphinx index entries (one `{index}` directive each: the directive takes one entry per line)."
+    src = "\n\n".join(f"```{{index}} single: {e}\n```" for e in entries)
+    return dict(cell_type="markdown", metadata={}, source=src)
+
+
+def index_entries(name: str, module: str | None) -> list[str]:
+    "The general index's entries of an API name: `q_sample (ddpm_course.forward)` and under its module."
+    return [f"{name} ({module})", f"{module}; {name}"] if module else [name]
+
+
+def to_myst(src: Path, dst: Path, fix_links, toctree: list[str] | None, drop_links=lambda s: s,
+            page: str = "", api: list | None = None) -> tuple[str, str | None]:
+    """Rewrite one nbdev-processed notebook for myst-nb (see the module docstring) -> (its title, its module). Each
+    API entry (show_doc output) is appended to `api` as dict(name, module, page, id)."""
     nb = json.loads(src.read_text(encoding="utf-8"))
+    default_mod = nb.get("metadata", {}).get("nbdev_default_exp")
+    fix = lambda s: drop_links(fix_links(s))
+    # the module of each name defined in an exported cell, for the API entries that follow
+    mod_of = {}
+    for c in nb["cells"]:
+        if c["cell_type"] == "code" and (m := c.get("metadata", {}).get("nbdev_export")):
+            for n in defined_names(_split_directives("".join(c.get("source", "")))[1]): mod_of.setdefault(n, m)
     cells, title = [], None
     for i, c in enumerate(nb["cells"]):
         text = "".join(c.get("source", ""))
@@ -231,26 +323,31 @@ def to_myst(src: Path, dst: Path, fix_links, toctree: list[str] | None) -> None:
                 if title:
                     head = f"# {title}"
                     if fm.get("description"): head += f"\n\n{{.subtitle}}\n{fm['description']}"
-                    cells.append(dict(cell_type="markdown", metadata={}, source=fix_links(head)))
+                    cells.append(dict(cell_type="markdown", metadata={}, source=fix(head)))
                 continue
             cells.append(c)
             continue
         if c["cell_type"] == "markdown":
             if text.strip().startswith("<!-- WARNING: THIS FILE WAS AUTOGENERATED"): continue
-            c["source"] = fix_links(_one_line_display_math(text))
+            c["source"] = fix(_one_line_display_math(text))
             cells.append(c)
             continue
         # code cell
         opts, code = _split_directives(text)
         if _false(opts.get("include", "true")): continue
         tags = set(md.get("tags", []))
-        if _false(opts.get("echo", "true")): tags.add("remove-input")
+        jup = md.get("jupyter", {})
+        if _false(opts.get("echo", "true")) or only_imports(code): tags.add("remove-input")
         if _false(opts.get("output", "true")): tags.add("remove-output")
         if "remove-input" in tags and not c.get("outputs"): continue
-        if opts.keys() & {"export", "exports", "exporti"}: tags.add("nbdev-export")
+        if "remove-input" not in tags and (jup.get("source_hidden") or "solution" in tags):
+            tags.add("hide-input")  # collapsed in JupyterLab -> collapsed on the page
+            if "solution" in tags: md["mystnb"] = dict(SOLUTION_PROMPTS)
+        if jup.get("outputs_hidden") and c.get("outputs"): tags.add("hide-output")
+        if md.get("nbdev_export"): tags.add("nbdev-export")
         if tags: md["tags"] = sorted(tags)
         c["source"] = code
-        outs = []
+        outs, entries = [], []
         for o in c.get("outputs", []):
             data = o.get("data")
             if data is not None:
@@ -258,30 +355,152 @@ def to_myst(src: Path, dst: Path, fix_links, toctree: list[str] | None) -> None:
                 if "text/markdown" in data:
                     t = "".join(data["text/markdown"])
                     t = re.sub(r"^\s*---\s*\n", "", t)            # the rule nbdev puts before each show_doc
-                    t = _re_quarto_attrs.sub(r"\1{.nbdev-source}", t)  # Quarto link attributes of the [source] link
+                    t = drop_links(t)                                  # the [source] link to the repository
+                    t = _re_quarto_attrs.sub(r"\1", t)                 # Quarto's attributes of any other link
                     if (h := _re_md_heading.search(t)):                # an API entry: give it its anchor
                         t = f'<div class="api-anchor" id="{html.escape(api_id(h[1]))}"></div>\n\n' + t
+                        mod = mod_of.get(h[1]) or mod_of.get(h[1].split(".")[0]) or default_mod
+                        entries.append(dict(name=h[1], module=mod, page=page, id=api_id(h[1])))
                     data["text/markdown"] = fix_links(t)
                 if not data: continue
             outs.append(o)
         c["outputs"] = outs
+        if entries:
+            cells.append(_index_cell([e for a in entries for e in index_entries(a["name"], a["module"])]))
+            if api is not None: api.extend(entries)
         cells.append(c)
     if not title: raise SystemExit(f"nbs/{src.name}: no title; its first cell must be `# Title` and `> subtitle`")
     if toctree is not None:
         toc = "```{toctree}\n:hidden:\n:maxdepth: 1\n:titlesonly:\n\n" + "\n".join(toctree) + "\n```"
         cells.append(dict(cell_type="markdown", metadata={}, source=toc))
     for i, c in enumerate(cells): c["id"] = f"cell-{i}"  # nbdev's added cells have none; nbformat 4.5 wants one
-    meta = {k: v for k, v in nb.get("metadata", {}).items() if k not in ("widgets", "jupytext")}
+    meta = {k: v for k, v in nb.get("metadata", {}).items() if k not in ("widgets", "jupytext", "nbdev_default_exp")}
     meta["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     meta.setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
     nb["metadata"], nb["cells"], nb["nbformat"], nb["nbformat_minor"] = meta, cells, 4, 5
     dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    return title, default_mod
 
 
 def default_index(cfg, dst: Path, toctree: list[str]) -> None:
     "Until nbs/index.ipynb exists: a home page from settings.ini."
     toc = "```{toctree}\n:maxdepth: 1\n:titlesonly:\n\n" + "\n".join(toctree) + "\n```"
     dst.write_text(f"# {cfg.get('title', cfg['lib_name'])}\n\n{{.subtitle}}\n{cfg.get('description', '')}\n\n{toc}\n")
+
+
+# ------------------------------------------------------------------------------------------------------ API page
+def _is_method(node, in_class: bool) -> bool:
+    "True when the first parameter is the instance or class (dropped from the signature shown)."
+    if _patched_class(node): return True
+    decos = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+    return in_class and "staticmethod" not in decos
+
+
+def _signature(node, in_class: bool = False) -> str:
+    "`(x0, t, schedule, noise=None)`: a function's parameters (annotations left out), a class's `__init__`'s."
+    if isinstance(node, ast.ClassDef):
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is None:  # a dataclass (or NamedTuple): its annotated fields
+            fields = [f"{n.target.id}={ast.unparse(n.value)}" if n.value else n.target.id for n in node.body
+                      if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
+            return f"({', '.join(fields)})"
+        node, in_class = init, True
+    a = copy.deepcopy(node.args)
+    for arg in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
+        if arg is not None: arg.annotation = None
+    if _is_method(node, in_class):  # defaults belong to the last parameters: dropping the first never moves them
+        if a.posonlyargs: a.posonlyargs = a.posonlyargs[1:]
+        elif a.args: a.args = a.args[1:]
+    return f"({ast.unparse(a)})"
+
+
+def _first_line(node) -> str:
+    doc = ast.get_docstring(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None
+    if not doc and isinstance(node, ast.ClassDef):
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        doc = ast.get_docstring(init) if init else None
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ").strip()
+
+
+def module_api(path: Path) -> list[dict]:
+    """The exported names of one module file (its `__all__`, in order): dict(name, kind, sig, doc, methods), methods
+    being {name: (node, defined in the class body)} of the class's methods and of those patched onto it."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names, defs, patched = [], {}, {}
+    for n in tree.body:
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets):
+            try: names = list(ast.literal_eval(n.value))
+            except ValueError: pass
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (cls := _patched_class(n)):
+            patched.setdefault(cls, {})[n.name] = n
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defs[n.name] = n
+    out = []
+    for name in names:
+        node = defs.get(name)
+        kind = "class" if isinstance(node, ast.ClassDef) else "function" if node is not None else "constant"
+        methods = {}
+        if isinstance(node, ast.ClassDef):
+            for m in node.body:
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)): methods[m.name] = (m, True)
+            methods.update({k: (v, False) for k, v in patched.get(name, {}).items()})
+        out.append(dict(name=name, kind=kind, sig=_signature(node) if node is not None else "",
+                        doc=_first_line(node) if node is not None else "", methods=methods))
+    return out
+
+
+def _code_html(s: str) -> str:
+    return f'<code class="docutils literal notranslate"><span class="pre">{html.escape(s)}</span></code>'
+
+
+def _md_text(s: str) -> str:
+    "A docstring line as MyST text: `<...>` kept literal (not raw HTML); `code` and $math$ render as in the chapters."
+    return s.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_api_page(dst: Path, cfg, modules: list[tuple[str, str | None, str]], entries: list[dict]) -> None:
+    """The API page: for each module (dotted name, its chapter's page or None, the chapter's title), every exported
+    name with its signature and the first line of its docstring, linked to its API entry in the chapter. Names that
+    have no entry there get their index entry here."""
+    lib = cfg["lib_name"]
+    by_key = {(e["module"], e["name"]): e for e in entries}
+    by_name = {}
+    for e in entries: by_name.setdefault(e["name"], []).append(e)
+    out = ["# API", "",
+           f"Every module of `{lib}` with the names it exports (`from {lib}.MODULE import NAME`), their parameters and "
+           "the first line of their documentation. Each name links to its entry in the chapter that derives it, with "
+           "the full signature and what each parameter means.", ""]
+    for mod, page, chapter in modules:
+        path = ROOT / cfg.get("lib_path", lib) / Path(*mod.split(".")[1:]).with_suffix(".py")
+        if not path.is_file(): continue
+        api = module_api(path)
+        if not api: continue
+        out += [f"## `{mod}`", ""]
+        here = [f"{mod} (module)"]
+        if page: out += [f"From the chapter [{chapter}]({page}.ipynb).", ""]
+
+        def link(name, text):
+            e = by_key.get((mod, name)) or (by_name[name][0] if len(by_name.get(name, [])) == 1 else None)
+            if e: return f'<a class="reference internal" href="{e["page"]}.html#{e["id"]}">{_code_html(text)}</a>'
+            here.extend(index_entries(name, mod))
+            return (f'<a class="reference internal" href="{page}.html">{_code_html(text)}</a>' if page
+                    else _code_html(text))
+
+        items = []
+        for a in api:
+            line = f"- {link(a['name'], a['name'])}"
+            if a["sig"]: line += f"`{a['sig']}`{{.api-sig}}"
+            line += f" ({a['kind']})" if a["kind"] != "function" else ""
+            if a["doc"]: line += f": {_md_text(a['doc'])}"
+            items.append(line)
+            for m, (node, in_class) in a["methods"].items():  # the methods that have an API entry of their own in a chapter
+                full = f"{a['name']}.{m}"
+                if (mod, full) not in by_key and len(by_name.get(full, [])) != 1: continue
+                sub = f"  - {link(full, full)}`{_signature(node, in_class)}`{{.api-sig}}"
+                if (d := _first_line(node)): sub += f": {_md_text(d)}"
+                items.append(sub)
+        out += ["\n\n".join(f"```{{index}} single: {e}\n```" for e in here), ""] + items + [""]
+    dst.write_text("\n".join(out), encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------------- 3. Sphinx
@@ -307,19 +526,33 @@ def build(out: Path = DOCS / "_build" / "html", work: Path = DOCS / "_src", work
             raise SystemExit(f"refusing to use {d} as an output folder: it holds the project's sources")
     if out.exists() and any(out.iterdir()) and not (out / ".buildinfo").exists():
         raise SystemExit(f"refusing to empty {out}: it is not a Sphinx HTML output folder (no .buildinfo)")
-    proc, src = work / "proc", work / "src"
-    for d in (proc, src, out): shutil.rmtree(d, ignore_errors=True)
+    snap, proc, src = work / "nbs", work / "proc", work / "src"
+    for d in (snap, proc, src, out): shutil.rmtree(d, ignore_errors=True)
     src.mkdir(parents=True)
-    if (NBS / "figures").is_dir():  # GIFs and PNGs that notebooks show through markdown links
-        shutil.copytree(NBS / "figures", src / "figures")
+    snap.mkdir(parents=True)
+    # The site shows the notebooks as they are when the build starts, even if they are saved again meanwhile: a copy
+    # of them (and of the GIFs and PNGs that they show through markdown links) is what gets processed.
+    for nb in nbs: shutil.copy2(nb, snap / nb.name)
+    if (NBS / "figures").is_dir(): shutil.copytree(NBS / "figures", src / "figures")
 
-    process_notebooks(nbs, proc, workers or os.cpu_count() or 1)
+    process_notebooks([snap / nb.name for nb in nbs], proc, workers or os.cpu_count() or 1)
     t1 = time.time()
     fix_links = _doc_link_fixer(cfg, {f"{n}.html": api_anchors(proc / nb.name) for nb, n in zip(nbs, names)})
+    drop_links = _repo_link_dropper(cfg)
     pages = [n for n in names if n != "index"]
+    toc = pages + ["api", "genindex"]  # the API page and Sphinx's general index close the sidebar
+    entries, modules = [], []
     for nb, name in zip(nbs, names):
-        to_myst(proc / nb.name, src / f"{name}.ipynb", fix_links, pages if name == "index" else None)
-    if "index" not in names: default_index(cfg, src / "index.md", pages)
+        title, mod = to_myst(proc / nb.name, src / f"{name}.ipynb", fix_links, toc if name == "index" else None,
+                             drop_links, name, entries)
+        if mod and mod not in [m for m, _, _ in modules]: modules.append((mod, name, title))
+    lib = ROOT / cfg.get("lib_path", cfg["lib_name"])
+    for f in sorted(lib.rglob("*.py")):  # modules that no notebook names as its default_exp
+        mod = ".".join((cfg["lib_name"],) + f.relative_to(lib).with_suffix("").parts)
+        if not any(part.startswith("_") for part in f.relative_to(lib).parts) and mod not in [m for m, _, _ in modules]:
+            modules.append((mod, None, None))
+    write_api_page(src / "api.md", cfg, modules, entries)
+    if "index" not in names: default_index(cfg, src / "index.md", toc)
     sphinx(src, out, work / "doctrees")
     print(f"docs: {len(nbs)} notebooks -> {out} in {time.time() - t0:.1f} s "
           f"(nbdev processing {t1 - t0:.1f} s, sphinx {time.time() - t1:.1f} s)")

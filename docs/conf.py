@@ -27,13 +27,32 @@ html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
 html_show_sourcelink = False
+# No repository link or button: settings.ini's git_url is not known to exist. No download button either: it would
+# offer the processed page (without the exercises' checkers), not the notebook a learner runs.
 html_theme_options = {
-    "repository_url": _s.get("git_url", ""),
-    "repository_branch": _s.get("branch", "main"),
-    "path_to_docs": _s.get("nbs_path", "nbs"),
-    "use_repository_button": True,
-    "use_download_button": True,
+    "use_repository_button": False,
+    "use_source_button": False,
+    "use_edit_page_button": False,
+    "use_issues_button": False,
+    "use_download_button": False,
     "home_page_in_toc": True,
     "show_toc_level": 2,
     "navbar_persistent": [],  # the search field lives in the left sidebar; no second one in the top bar
 }
+
+
+def _export_labels(app, doctree, docname):
+    """Mark each exported code cell (docs/build.py records its module in the cell's metadata `nbdev_export`) with a
+    small label "exported to ddpm_course.X", in place of the `#| export` line that the site does not show. Runs after
+    myst-nb's post-transforms, which expect a cell's first child to be its source."""
+    from docutils import nodes
+    from html import escape
+    for node in doctree.findall(nodes.container):
+        mod = (node.get("cell_metadata") or {}).get("nbdev_export") if node.get("nb_element") == "cell_code" else None
+        if mod:
+            node.insert(0, nodes.raw("", f'<div class="nbdev-export-label">exported to <code>{escape(mod)}</code></div>',
+                                     format="html"))
+
+
+def setup(app):
+    app.connect("doctree-resolved", _export_labels)

@@ -431,13 +431,15 @@ class _Digits(torch.utils.data.Dataset):
     classes = [str(i) for i in range(10)]
     def __init__(self, train: bool = True,
                  channels: int = 1, # 3: grey repeated as RGB (the fallback for a colour set)
-                 size: int | None = None # resize once, here (the fallback for a larger set)
+                 size: int | None = None, # resize once, here (the fallback for a larger set)
+                 quantize: bool = False # round to the 256 levels of 8-bit pixels, as the set it stands in for has
                 ):
         from sklearn.datasets import load_digits
         d = load_digits()
         keep = (np.arange(len(d.target)) % 5 != 0) if train else (np.arange(len(d.target)) % 5 == 0)
         x = torch.tensor(d.images[keep], dtype=torch.float32)[:, None] / 8 - 1   # (N, 1, 8, 8)
         if size is not None: x = _resize(x, size)
+        if quantize: x = _u8_to_unit(((x + 1) * 127.5).round().to(torch.uint8))
         self.data = x.expand(-1, channels, -1, -1).contiguous()
         self.targets = torch.tensor(d.target[keep], dtype=torch.long)
     def __len__(self): return len(self.targets)
@@ -497,7 +499,7 @@ def _fallback(key, root, train):
         print(f"{key} is not in {data_root(root)} and could not be downloaded: using scikit-learn's 8x8 digits, "
               f"resized to {size}x{size}{' RGB' if ch == 3 else ''}, instead (set DDPM_COURSE_DATA to a folder "
               f"with the real set, or run once with internet, for the real images)", flush=True)
-    return _Digits(train, channels=ch, size=size)
+    return _Digits(train, channels=ch, size=size, quantize=True)
 
 def _base_dataset(name, root=None, train=True, download=None, fallback=False):
     "The underlying dataset of `name` (items: (PIL image | tensor, label))."

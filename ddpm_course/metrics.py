@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import get_device, make_generator
-from .data import image_tensor
+from .data import image_tensor, image_data_available
 from .training import lr_scheduler
 
 # %% auto #0
@@ -241,6 +241,11 @@ class CourseClassifier(nn.Module):
     def label(self) -> str: return f"course FID ({_DATASET_LABEL.get(self.dataset, self.dataset)} classifier features)"
 
 # %% ../nbs/13_metrics.ipynb #e5c32187
+def _data_source(dataset, root=None) -> str:
+    "'real' for a set on disk (or a folder), 'digits fallback' for a named set that image_tensor replaces by the digits."
+    named = str(dataset).lower().replace("-", "_") in ("mnist", "fashion_mnist", "cifar10")
+    return "digits fallback" if named and not image_data_available(dataset, root) else "real"
+
 def train_course_classifier(dataset: str = "mnist", # "mnist" or "fashion_mnist" (or any name image_tensor knows)
                             steps: int = 400, # optimiser steps
                             batch_size: int = 64, # images per step
@@ -269,7 +274,8 @@ def train_course_classifier(dataset: str = "mnist", # "mnist" or "fashion_mnist"
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     clf.eval()
     xt, yt = image_tensor(dataset, root=root, train=False, size=x.shape[-1]) if data is None else (None, None)
-    clf.info = dict(dataset=str(dataset), steps=steps, batch_size=batch_size, lr=lr, n_train=len(x), seed=seed, final_loss=loss.item())
+    clf.info = dict(dataset=str(dataset), steps=steps, batch_size=batch_size, lr=lr, n_train=len(x), seed=seed, final_loss=loss.item(),
+                    source="given" if data is not None else _data_source(dataset, root))
     if xt is not None: clf.info.update(test_accuracy=classifier_accuracy(clf, xt, yt), n_test=len(xt))
     return clf
 
@@ -331,7 +337,8 @@ def course_classifier(dataset: str = "mnist", # the data set of the classifier
     if path.is_file() and not retrain:
         clf = load_classifier(path, device)
         asked = {k: v for k, v in train_kwargs.items() if k in clf.info}   # a cached classifier trained otherwise is retrained
-        if clf.info.get("dataset") == str(dataset) and all(clf.info[k] == v for k, v in asked.items()): return clf
+        same_data = clf.info.get("source", "real") == _data_source(dataset, train_kwargs.get("root"))   # not the digits fallback's
+        if clf.info.get("dataset") == str(dataset) and same_data and all(clf.info[k] == v for k, v in asked.items()): return clf
     clf = train_course_classifier(dataset, device=device, **train_kwargs)
     save_classifier(clf, path)
     return clf

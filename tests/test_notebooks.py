@@ -37,7 +37,9 @@ def test_notebook_offline_without_data(name, request, record_property, tmp_path,
     "A learner's first run with neither the data files nor internet: every notebook still runs, on the digits."
     monkeypatch.setenv("DDPM_COURSE_DATA", str(tmp_path / "no_data_here"))
     monkeypatch.setenv("DDPM_COURSE_OFFLINE", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    import matplotlib
+    monkeypatch.setenv("MPLCONFIGDIR", matplotlib.get_configdir())        # keep matplotlib's font cache
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))                      # caches (course classifier, torch hub) of its own
     assert _run(name, request, record_property), f"nbs/{name} failed offline without the data (traceback above)"
 
 

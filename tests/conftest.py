@@ -21,6 +21,32 @@ def pytest_configure(config):
     if config.getoption("--slow"): os.environ["DDPM_COURSE_SLOW"] = "1"
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    "Debian's Chromium driven by Playwright (never a downloaded browser); missing, it fails the test, never skips."
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's browser with "
+                    "`apt-get update && apt-get install -y chromium` (do not run `playwright install`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the Python package playwright is missing: pip install -e '.[dev]'")
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    except Exception:
+        pw.stop()
+        raise
+    yield b
+    b.close()
+    pw.stop()
+
+
 @pytest.fixture(scope="session")
 def data_root():
     "The image-data root; a missing root fails the test (never skips): the tests need the real data."

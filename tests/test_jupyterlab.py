@@ -24,9 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _jupyterlab import LabServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 # The notebooks driven through the UI (stems of nbs/*.ipynb); a notebook without a slider skips only that check.
 NOTEBOOKS = ["02_forward_process", "09_ddpm_sampling", "12_guidance"]
 RUN_TIMEOUT_S = 600      # Run All on a loaded machine; the notebooks aim at about a minute of CPU time
@@ -59,26 +56,6 @@ def lab(tmp_path_factory, data_root):
         pytest.fail(f"could not start JupyterLab: {e}")
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's browser with "
-                    "`apt-get update && apt-get install -y chromium` (do not run `playwright install`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"the Python package playwright is missing: {INSTALL}")
-    pw = sync_playwright().start()
-    try:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    except Exception:
-        pw.stop()
-        raise
-    yield b
-    b.close()
-    pw.stop()
 
 
 # ------------------------------------------------------------------------------------------- what the page shows

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #b7cd8b5e
 from __future__ import annotations
-import os, random
+import collections, contextlib, os, random
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
 __all__ = ['get_device', 'make_generator', 'seed_everything', 'randn_like', 'run_slow', 'append_dims', 'expand_like',
-           'show_points', 'image_grid', 'show_images']
+           'show_points', 'image_grid', 'show_images', 'checks_enabled', 'value_checks', 'count_syncs', 'count_ops']
 
 # %% ../nbs/00_core.ipynb #61942ec3
 def get_device(device: str | torch.device | None = None # "cpu", "cuda", "cuda:1", "mps", or None/"auto" for the best available
@@ -43,7 +43,8 @@ def randn_like(x: torch.Tensor, # the shape, dtype and device to match
               ) -> torch.Tensor:
     "Standard normal noise shaped like `x`, drawn from `generator` on the generator's device, then moved to `x`'s."
     gdev = generator.device if generator is not None else x.device
-    return torch.randn(x.shape, generator=generator, device=gdev, dtype=x.dtype).to(x.device)
+    eps = torch.randn(x.shape, generator=generator, device=gdev, dtype=x.dtype)
+    return eps if eps.device == x.device else eps.to(x.device)   # no copy (and no sync) when they agree
 
 # %% ../nbs/00_core.ipynb #3958a92a
 def run_slow() -> bool:
@@ -118,3 +119,57 @@ def show_images(x: torch.Tensor, # images in [-1, 1], shape (B, C, H, W)
     ax.axis("off")
     if title: ax.set_title(title)
     return ax
+
+# %% ../nbs/00_core.ipynb #3b8e700a
+_VALUE_CHECKS = [True]
+
+def checks_enabled() -> bool:
+    "Whether per-call checks that read tensor values (and so sync a GPU) are on; shape checks are always on."
+    return _VALUE_CHECKS[-1]
+
+@contextlib.contextmanager
+def value_checks(enabled: bool # False inside a hot loop whose inputs were checked once where they were made
+                ):
+    "Turn the value checks of the package's functions on or off within a `with` block (nests; restored on exit)."
+    _VALUE_CHECKS.append(bool(enabled))
+    try: yield
+    finally: _VALUE_CHECKS.pop()
+
+# %% ../nbs/00_core.ipynb #2fc80148
+_SYNC_METHODS = {"item", "__bool__", "__float__", "__int__", "__index__", "tolist", "numpy", "__array__", "__format__", "cpu"}
+
+def _to_cpu(args, kwargs) -> bool:
+    "Whether a Tensor.to(...) call copies to the host: from another device to the CPU, or to the CPU named as text ('cpu')."
+    x = args[0]
+    for a in list(args[1:]) + [kwargs.get("device"), kwargs.get("other")]:
+        if isinstance(a, str) and a.split(":")[0] == "cpu": return True      # a literal host copy, wherever x lives
+        if isinstance(a, torch.Tensor): a = a.device
+        if isinstance(a, torch.device): return a.type == "cpu" and isinstance(x, torch.Tensor) and x.device.type != "cpu"
+    return False
+
+class _SyncCounter(torch.overrides.TorchFunctionMode):
+    def __init__(self):
+        super().__init__(); self.calls = collections.Counter()
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _SYNC_METHODS or (name == "to" and _to_cpu(args, kwargs)): self.calls[name] += 1
+        return func(*args, **kwargs)
+
+def count_syncs(fn, *args, **kwargs) -> tuple[collections.Counter, object]:
+    "Run fn(*args, **kwargs) and count the host syncs it would cause on a GPU: (Counter of method -> calls, fn's result)."
+    with _SyncCounter() as mode: out = fn(*args, **kwargs)
+    return mode.calls, out
+
+# %% ../nbs/00_core.ipynb #7e2c619a
+class _OpCounter(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__(); self.ops = collections.Counter()
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func.overloadpacket.__name__)] += 1
+        return func(*args, **(kwargs or {}))
+
+def count_ops(fn, *args, **kwargs) -> tuple[collections.Counter, object]:
+    "Run fn(*args, **kwargs) and count the aten operators it dispatches, forward and backward: (Counter of op -> calls, result)."
+    with _OpCounter() as mode: out = fn(*args, **kwargs)
+    return mode.ops, out

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import torch
-from .core import expand_like, randn_like
+from .core import expand_like, randn_like, checks_enabled
 from .forward import q_sample, q_posterior
 
 # %% auto #0
@@ -34,6 +34,7 @@ def _coef(alpha_bar_t, x: torch.Tensor, name: str, pos: bool = False, lt1: bool 
     "alpha_bar_t checked to lie in [0, 1] (and > 0 / < 1 where a division needs it), shaped to broadcast against x."
     a = torch.as_tensor(alpha_bar_t, device=x.device)
     a = (a if a.is_floating_point() else a.double()).to(x.dtype)
+    if not checks_enabled(): return expand_like(a, x)                   # checked once by the caller (a hot loop)
     if bool((a < 0).any()) or bool((a > 1).any()): raise ValueError(f"{name}: alpha_bar_t must lie in [0, 1]")
     if pos and bool((a <= 0).any()): raise ValueError(f"{name}: needs alpha_bar_t > 0 (x_0 is not identifiable from pure noise)")
     if lt1 and bool((a >= 1).any()): raise ValueError(f"{name}: needs alpha_bar_t < 1 (eps is not identifiable at t = 0, where x_t = x_0)")

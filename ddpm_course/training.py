@@ -6,21 +6,22 @@
 from __future__ import annotations
 import contextlib, functools, math, os, random, tempfile, time
 from pathlib import Path
+import torch.distributed as dist
 from fastcore.basics import patch
 import numpy as np
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
-from .core import get_device, make_generator, randn_like, expand_like
-from .forward import q_sample
+from .core import get_device, make_generator, randn_like, expand_like, checks_enabled, value_checks
+from .forward import _check_t, _check_noise
 from .elbo import LOSS_WEIGHTS, convert_prediction, loss_weight, v_from_x0_eps
 from .schedules import Schedule, log_snr_from_alpha_bar, alpha_bar_from_sigma, t_from_sigma
 from .mlp import drop_labels
 
 # %% auto #0
-__all__ = ['TARGETS', 'diffusion_loss', 'EMA', 'warmup_cosine', 'lr_scheduler', 'rng_states', 'set_rng_states', 'save_checkpoint',
-           'load_checkpoint', 'NonFiniteLossError', 'Trainer', 'smooth', 'loss_by_noise_level', 'plot_loss',
-           'VPDenoiser']
+__all__ = ['TARGETS', 'CONFIG_KEYS', 'HISTORY_KEYS', 'diffusion_loss', 'DiffusionLoss', 'EMA', 'warmup_cosine', 'lr_scheduler',
+           'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'Trainer',
+           'smooth', 'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
 
 # %% ../nbs/08_training.ipynb #34587b41
 TARGETS = ("eps", "x0", "v")
@@ -35,6 +36,28 @@ def _check_alpha_bar(alpha_bar) -> torch.Tensor:
         raise ValueError("alpha_bar must decrease strictly from alpha_bar[0] = 1 and stay >= 0; build it with "
                          "alpha_bar_from_beta(beta) or make_schedule(name, T).alpha_bar")
     return ab
+
+def _weight_ratio(ab, target: str, weighting: str | None, min_snr_gamma: float) -> torch.Tensor | None:
+    "w_weighting / w_target at t = 0..T as one float64 table (entry 0 unused), or None for the target's plain MSE."
+    if weighting is None or weighting == target: return None
+    lam = log_snr_from_alpha_bar(ab[1:])
+    ratio = loss_weight(lam, weighting, gamma=min_snr_gamma) / loss_weight(lam, target)
+    if not bool(torch.isfinite(ratio).all()):
+        raise ValueError(f"the weight ratio {weighting}/{target} is not finite at some t (alpha_bar_t = 0 or 1?); "
+                         "use target='v' or weighting=None with a zero-terminal-SNR schedule")
+    return torch.cat([ratio.new_ones(1), ratio])
+
+def _loss_from_tables(net, x0, t, noise, cond, ab, ratio, target: str) -> torch.Tensor:
+    "The per-sample loss for checked t (B,) and noise, from the checked tables ab and ratio: no value checks."
+    a = ab[t].to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))       # alpha_bar_t as (B, 1, ..., 1), as q_sample gathers it
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise                    # Ho et al. eq. 4
+    y = noise if target == "eps" else x0 if target == "x0" else a.sqrt() * noise - (1 - a).sqrt() * x0
+    pred = net(x_t, t.to(x0.dtype), cond)
+    if pred.shape != x0.shape:
+        raise ValueError(f"the net returned shape {tuple(pred.shape)} for x_t of shape {tuple(x0.shape)}; it must predict a tensor shaped like x")
+    dtype = torch.promote_types(x0.dtype, torch.float32)            # the loss in float32 at least, also under autocast
+    loss = ((pred.to(dtype) - y.to(dtype)) ** 2).flatten(1).mean(1)
+    return loss if ratio is None else loss * ratio[t].to(dtype)
 
 def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, shaped like x_t
                    x0: torch.Tensor, # clean data, (B, ...)
@@ -58,45 +81,63 @@ def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, s
         gdev = generator.device if generator is not None else x0.device
         t = torch.randint(1, T + 1, (B,), generator=generator, device=gdev).to(x0.device)
     if noise is None: noise = randn_like(x0, generator)
-    x_t = q_sample(x0, t, ab, noise=noise)            # checks t (integers in [0, T], one per sample) and noise's shape
-    t = torch.as_tensor(t, device=x0.device).long().expand(B)
-    a = ab[t]                                         # alpha_bar_t, (B,) float64
-    y = {"eps": noise, "x0": x0, "v": v_from_x0_eps(x0, noise, a)}[target]
-    pred = net(x_t, t.to(x0.dtype), cond)
-    if pred.shape != x0.shape:
-        raise ValueError(f"the net returned shape {tuple(pred.shape)} for x_t of shape {tuple(x0.shape)}; it must predict a tensor shaped like x")
-    dtype = torch.promote_types(x0.dtype, torch.float32)  # the loss in float32 at least, also under autocast
-    loss = ((pred.to(dtype) - y.to(dtype)) ** 2).flatten(1).mean(1)
-    if weighting is not None and weighting != target:
-        lam = log_snr_from_alpha_bar(a)
-        ratio = loss_weight(lam, weighting, gamma=min_snr_gamma) / loss_weight(lam, target)
-        if not bool(torch.isfinite(ratio).all()):
-            raise ValueError(f"the weight ratio {weighting}/{target} is not finite at some drawn t (alpha_bar_t = 0 or 1?); "
-                             "use target='v' or weighting=None with a zero-terminal-SNR schedule")
-        loss = loss * ratio.to(dtype)
-    return loss, t
+    t, noise = _check_t(t, x0, T, 0), _check_noise(noise, x0, None)   # integers in [0, T], one per sample; noise shaped like x0
+    return _loss_from_tables(net, x0, t, noise, cond, ab, _weight_ratio(ab, target, weighting, min_snr_gamma), target), t
+
+# %% ../nbs/08_training.ipynb #a735f84b
+class DiffusionLoss(nn.Module):
+    "`diffusion_loss` for the hot loop: the schedule and weight tables are made and checked once; a call reads no tensor value on the host."
+    def __init__(self, net: nn.Module, # net(x_t, c_noise, cond)
+                 alpha_bar, # (T+1,) schedule with alpha_bar[0] = 1, or an object with .alpha_bar
+                 target: str = "eps", # "eps", "x0" or "v"
+                 weighting: str | None = None, # a kind of elbo.loss_weight, or None
+                 min_snr_gamma: float = 5.0):
+        super().__init__()
+        if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        if weighting is not None and weighting not in LOSS_WEIGHTS:
+            raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+        ab = _check_alpha_bar(alpha_bar)
+        self.net, self.target = net, target
+        self.register_buffer("alpha_bar", ab, persistent=False)                  # moves with .to(device)
+        self.register_buffer("ratio", _weight_ratio(ab, target, weighting, min_snr_gamma), persistent=False)
+
+    def forward(self, x0: torch.Tensor, # clean data (B, ...)
+                t: torch.Tensor, # (B,) long steps in [0, T] (not checked: draw them with randint(1, T + 1))
+                noise: torch.Tensor, # eps shaped like x0
+                cond: torch.Tensor | None = None # (B,) labels or None
+               ) -> torch.Tensor: # (B,) per-sample loss
+        return _loss_from_tables(self.net, x0, t, noise, cond, self.alpha_bar, self.ratio, self.target)
 
 # %% ../nbs/08_training.ipynb #34d9be75
 class EMA:
     "Exponential moving average of a model's state (parameters and float buffers), bias-corrected: a true weighted average from step 1."
     def __init__(self, model: nn.Module, # the model whose weights are averaged (its current weights start the average)
-                 decay: float = 0.999): # beta: the weight of the old average per step (half-life ln 2 / -ln beta steps)
+                 decay: float = 0.999): # beta: the weight of the old average per update (half-life ln 2 / -ln beta updates)
         if not 0 <= decay < 1: raise ValueError(f"decay must lie in [0, 1), got {decay!r}")
-        self.decay, self.num_updates = float(decay), 0
+        self.decay, self.num_updates, self._pairs = float(decay), 0, None
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def _lists(self, model: nn.Module) -> tuple:
+        "(average's float tensors, the model's, average's other tensors, the model's), gathered once per model when they match."
+        if self._pairs is not None and self._pairs[0] is model: return self._pairs[1]
+        state = model.state_dict(keep_vars=True)      # the Parameter objects themselves: they stay valid as the optimiser updates them
+        if state.keys() != self.shadow.keys(): raise ValueError("EMA.update got a model with other parameter names than the one it was built for")
+        avg = [k for k, s in self.shadow.items() if s.is_floating_point()]
+        rest = [k for k in self.shadow if k not in set(avg)]
+        same = all((state[k].device, state[k].dtype) == (s.device, s.dtype) for k, s in self.shadow.items())
+        src = (lambda k: state[k]) if same else (lambda k: state[k].detach().to(self.shadow[k].device, self.shadow[k].dtype))
+        lists = ([self.shadow[k] for k in avg], [src(k) for k in avg], [self.shadow[k] for k in rest], [state[k].detach() for k in rest])
+        if same: self._pairs = (model, lists)          # kept only when no conversion is needed (otherwise made at each update)
+        return lists
 
     @torch.no_grad()
     def update(self, model: nn.Module):
-        "theta_hat += r_n (theta - theta_hat) with r_n = (1 - beta) / (1 - beta^n): Adam's bias correction, exactly."
+        "theta_hat += r_n (theta - theta_hat) with r_n = (1 - beta) / (1 - beta^n): Adam's bias correction, exactly; one foreach call."
         self.num_updates += 1
         r = (1 - self.decay) / (1 - self.decay ** self.num_updates)
-        state = model.state_dict()
-        if state.keys() != self.shadow.keys(): raise ValueError("EMA.update got a model with other parameter names than the one it was built for")
-        avg = [k for k, s in self.shadow.items() if s.is_floating_point()]
-        torch._foreach_lerp_([self.shadow[k] for k in avg],              # one fused call on GPUs, a loop of lerp_ on CPUs
-                             [state[k].detach().to(self.shadow[k].device, self.shadow[k].dtype) for k in avg], r)
-        for k, s in self.shadow.items():
-            if not s.is_floating_point(): s.copy_(state[k])
+        dst, src, dst_other, src_other = self._lists(model)
+        if dst: torch._foreach_lerp_(dst, src, r)         # one operator for all tensors: a fused kernel on GPUs
+        if dst_other: torch._foreach_copy_(dst_other, src_other)
 
     def state_dict(self) -> dict: return {"decay": self.decay, "num_updates": self.num_updates, "shadow": self.shadow}
     def load_state_dict(self, state: dict):
@@ -196,21 +237,28 @@ def load_checkpoint(path: str | Path, # a file written by save_checkpoint
 
 # %% ../nbs/08_training.ipynb #337da6d7
 class NonFiniteLossError(RuntimeError):
-    "The training loss became NaN or infinite."
+    "The training loss or gradient became NaN or infinite."
 
-def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype):
+def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
+                        log_every, ema_every, record_per_step, world):
     "Refuse arguments that cannot train, each with what to pass instead."
     if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     if weighting is not None and weighting not in LOSS_WEIGHTS:
         raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
-    if int(grad_accum) != grad_accum or grad_accum < 1 or batch_size % grad_accum:
-        raise ValueError(f"grad_accum must be a positive divisor of batch_size={batch_size}, got {grad_accum!r}")
+    if int(batch_size) != batch_size or batch_size < 1: raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if int(grad_accum) != grad_accum or grad_accum < 1 or batch_size % (grad_accum * world):
+        raise ValueError(f"batch_size={batch_size} must split evenly into {world} process(es) x grad_accum micro-batches; "
+                         f"got grad_accum={grad_accum!r}: pick a batch size divisible by {world} x grad_accum")
     if not 0 <= label_dropout <= 1: raise ValueError(f"label_dropout must lie in [0, 1], got {label_dropout!r}")
     if autocast_dtype is not None and autocast_dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype!r}")
+    if grad_clip is not None and not grad_clip > 0: raise ValueError(f"grad_clip must be > 0 (or None for no clipping), got {grad_clip!r}")
+    for name, v, lo in (("ckpt_every", ckpt_every, 0), ("log_every", log_every, 1), ("ema_every", ema_every, 1),
+                        ("record_per_step", record_per_step, 0)):
+        if int(v) != v or v < lo: raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
 
 def _training_data(data, device, num_classes) -> tuple:
-    "(data, labels): a toy distribution as it is, or images (N, ...) and labels (N,) or None, on `device`."
+    "(data, labels): a toy distribution as it is, or images (N, ...) and labels (N,) or None, on `device`; labels checked once here."
     if hasattr(data, "sample"): data, labels = data, None
     else:
         x, y = data if isinstance(data, (tuple, list)) else (data, None)
@@ -221,10 +269,19 @@ def _training_data(data, device, num_classes) -> tuple:
         if y is not None and torch.as_tensor(y).shape != (len(x),):
             raise ValueError(f"labels must have shape ({len(x)},), one per image, got {tuple(torch.as_tensor(y).shape)}")
         data, labels = x.to(device), None if y is None else torch.as_tensor(y).long().to(device)
+    if num_classes is not None and labels is not None and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes - 1}] for a net with num_classes={num_classes}, "
+                         f"got [{int(labels.min())}, {int(labels.max())}]")
     if num_classes is not None and labels is None and not hasattr(data, "sample_with_labels"):
         raise ValueError(f"the net is class-conditional (num_classes={num_classes}) but the data has no labels: pass "
                          "data=(images, labels) or a distribution with sample_with_labels")
     return data, labels
+
+# %% ../nbs/08_training.ipynb #96cfa5d2
+CONFIG_KEYS = ("target", "weighting", "min_snr_gamma", "batch_size", "steps", "lr", "weight_decay", "warmup", "min_lr_ratio",
+               "grad_clip", "ema_decay", "label_dropout", "seed", "grad_accum", "autocast_dtype", "ema_every")
+_INT_KEYS = ("batch_size", "steps", "grad_accum", "ema_every")
+HISTORY_KEYS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "t", "loss_t")
 
 def _describe_data(data, labels) -> str:
     if hasattr(data, "sample"): return repr(data)
@@ -232,6 +289,7 @@ def _describe_data(data, labels) -> str:
 
 def _run_config(net, net_config, data, labels, alpha_bar, **training) -> dict:
     "The flat record that `resume` compares: the net (class, size, constructor arguments), data, schedule, training arguments."
+    training = {k: str(v) if k == "autocast_dtype" else int(v) if k in _INT_KEYS else v for k, v in training.items()}
     return {"net": type(net).__name__, "net.n_params": sum(p.numel() for p in net.parameters()),
             **{f"net.{k}": v for k, v in (net_config or {}).items()},
             "data": _describe_data(data, labels), "T": len(alpha_bar) - 1, "alpha_bar.sum": float(alpha_bar.sum()), **training}
@@ -239,6 +297,34 @@ def _run_config(net, net_config, data, labels, alpha_bar, **training) -> dict:
 def _config_diff(saved: dict, now: dict) -> list[str]:
     return [f"{k}: checkpoint {saved.get(k, '<missing>')!r}, now {now.get(k, '<missing>')!r}"
             for k in sorted(set(saved) | set(now)) if saved.get(k, "<missing>") != now.get(k, "<missing>")]
+
+# %% ../nbs/08_training.ipynb #a3f0b356
+def _world() -> tuple[int, int]:
+    "(world size, rank) of the torch.distributed process group, or (1, 0) when none is set up (one process)."
+    if dist.is_available() and dist.is_initialized(): return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+def _wrap(loss_fn: nn.Module, device: torch.device, world: int, compile: bool, mode: str | None) -> nn.Module:
+    "The module the hot loop calls: the loss (net inside), compiled if asked, in DistributedDataParallel when several processes train."
+    model = torch.compile(loss_fn, mode=mode) if compile else loss_fn
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                                    broadcast_buffers=False)   # rank 0's weights are copied to all at the start
+    return model
+
+def _adamw(params, lr: float, weight_decay: float, fused: bool | None) -> torch.optim.Optimizer:
+    "AdamW as one fused kernel over all parameters where the device has one (None: try), else its foreach form; never a Python loop."
+    params = list(params)
+    if fused is None or fused:
+        try: return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+        except (RuntimeError, ValueError):
+            if fused: raise
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+def _grad_scaler(device: torch.device, autocast_dtype) -> torch.amp.GradScaler:
+    "float16: a dynamic loss scale. Otherwise a scale of 1 (exact), kept for its on-device check that skips a non-finite step."
+    if autocast_dtype == torch.float16: return torch.amp.GradScaler(device.type)
+    return torch.amp.GradScaler(device.type, init_scale=1.0, growth_interval=2**31 - 1)
 
 # %% ../nbs/08_training.ipynb #f0482bd0
 class Trainer:
@@ -249,14 +335,14 @@ class Trainer:
                  target: str = "eps", # what the net predicts: "eps", "x0" or "v"
                  weighting: str | None = None, # elbo.loss_weight kind ("eps", "x0", "v", "min_snr", "edm"); None: the target's plain MSE
                  min_snr_gamma: float = 5.0, # gamma of weighting="min_snr"
-                 batch_size: int = 256, # samples per optimiser step (split over grad_accum micro-batches)
+                 batch_size: int = 256, # samples per optimiser step, over all processes (split over grad_accum micro-batches)
                  steps: int = 2000, # total optimiser steps; the cosine ends here
                  lr: float = 1e-3, # peak learning rate of AdamW
                  weight_decay: float = 0.0, # AdamW's decoupled weight decay
                  warmup: int = 100, # steps of linear warm-up
                  min_lr_ratio: float = 0.0, # final learning rate / peak
                  grad_clip: float | None = 1.0, # clip the global gradient norm to this (None: no clipping)
-                 ema_decay: float = 0.999, # beta of the weight EMA
+                 ema_decay: float = 0.999, # beta of the weight EMA, per update
                  label_dropout: float = 0.0, # probability of the null label per sample (classifier-free guidance)
                  seed: int = 0, # seeds the training generator: batches, t, eps, label dropout
                  device: str | torch.device | None = None, # "cpu", "cuda", ... or None for the best available
@@ -268,107 +354,139 @@ class Trainer:
                  progress: bool | dict = True, # show a progress bar in fit() (a dict: tqdm's options, e.g. mininterval)
                  record_per_step: int = 64, # per-sample (t, loss) pairs kept per step for loss_by_noise_level (bounds the checkpoint's size)
                  net_config: dict | None = None, # the net's constructor arguments, stored in the config and checked on resume
-                 callbacks: tuple = (), # f(trainer, record) after each step; returning True stops training
+                 callbacks: tuple = (), # f(trainer, record) at each log step; returning True stops training
                  autocast_dtype: torch.dtype | None = None, # mixed precision, e.g. torch.bfloat16 (None: off)
-                 compile: bool = False, # train through torch.compile(net)
+                 compile: bool = False, # train through torch.compile of the loss (net, q_sample and MSE in one graph)
                  grad_accum: int = 1, # micro-batches per optimiser step
-                 channels_last: bool = False): # NHWC memory format for 4-D (image) batches and the net
-        _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype)
-        self.device = get_device(device)
-        self.net = net.to(self.device)
-        if channels_last: self.net = self.net.to(memory_format=torch.channels_last)
-        self.model = torch.compile(self.net) if compile else self.net       # shares the parameters of self.net
-        self.num_classes = getattr(net, "num_classes", None)
-        self.alpha_bar = _check_alpha_bar(alpha_bar).to(self.device)
+                 channels_last: bool = False, # NHWC memory format for 4-D (image) batches and the net
+                 log_every: int = 1, # read loss and grad norm on the host every this many steps (no host sync in between)
+                 compile_mode: str | None = None, # torch.compile's mode: None, "max-autotune-no-cudagraphs", "reduce-overhead"
+                 fused: bool | None = None, # fused AdamW (None: where the device has it, else foreach)
+                 ema_every: int = 1): # update the EMA every this many steps
+        self.world, self.rank = _world()
+        _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
+                            log_every, ema_every, record_per_step, self.world)
+        kw, self.device = dict(locals()), get_device(device)
+        self.net = net.to(self.device, memory_format=torch.channels_last) if channels_last else net.to(self.device)
+        self.num_classes, self.alpha_bar = getattr(net, "num_classes", None), _check_alpha_bar(alpha_bar).to(self.device)
         self.data, self.labels = _training_data(data, self.device, self.num_classes)
         self.target, self.weighting, self.min_snr_gamma = target, weighting, min_snr_gamma
         self.batch_size, self.steps, self.grad_clip, self.label_dropout = int(batch_size), int(steps), grad_clip, label_dropout
         self.ckpt_dir, self.ckpt_every = None if ckpt_dir is None else Path(ckpt_dir), int(ckpt_every)
         self.early_stopping, self.min_delta, self.smoothing, self.progress = early_stopping, min_delta, smoothing, progress
-        if int(record_per_step) != record_per_step or record_per_step < 0: raise ValueError(f"record_per_step must be an integer >= 0, got {record_per_step!r}")
         self.record_per_step, self.callbacks, self.autocast_dtype = int(record_per_step), tuple(callbacks), autocast_dtype
         self.grad_accum, self.channels_last, self.generator = int(grad_accum), channels_last, make_generator(seed, self.device)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
-        self.sched, self.ema = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), EMA(self.net, ema_decay)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=autocast_dtype == torch.float16)
-        self.step, self.stopped, self.last_ckpt = 0, None, None
-        self.early = {"smooth": 0.0, "best": math.inf, "best_step": 0}
-        self.history = {k: [] for k in ("step", "loss", "lr", "grad_norm", "samples_per_s", "t", "loss_t")}
-        self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, target=target, weighting=weighting,
-            min_snr_gamma=min_snr_gamma, batch_size=int(batch_size), steps=int(steps), lr=lr, weight_decay=weight_decay, warmup=warmup,
-            min_lr_ratio=min_lr_ratio, grad_clip=grad_clip, ema_decay=ema_decay, label_dropout=label_dropout, seed=seed,
-            grad_accum=int(grad_accum), autocast_dtype=str(autocast_dtype))
+        self.log_every, self.ema_every = int(log_every), int(ema_every)
+        self.loss_fn = DiffusionLoss(self.net, self.alpha_bar, target, weighting, min_snr_gamma).to(self.device)
+        self.model = _wrap(self.loss_fn, self.device, self.world, compile or compile_mode is not None, compile_mode)
+        self.opt = _adamw(self.net.parameters(), lr, weight_decay, fused)
+        self.sched, self.scaler = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), _grad_scaler(self.device, autocast_dtype)
+        self.ema = EMA(self.net, ema_decay) if self.rank == 0 else None          # rank 0 keeps the average and writes checkpoints
+        self.step, self.stopped, self.last_ckpt, self._window, self._t_window = 0, None, None, [], time.perf_counter()
+        self.early, self.history = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}
+        self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, **{k: kw[k] for k in CONFIG_KEYS})
 
 # %% ../nbs/08_training.ipynb #80c7f591
 @patch
 def _batch(self: Trainer):
-    "x0 (B, ...) and labels (B,) or None, drawn from the training generator."
+    "x0 (B, ...) and labels (B,) or None for the whole (global) batch, drawn from the training generator."
     g, B = self.generator, self.batch_size
     y = None
     if hasattr(self.data, "sample"):
         if self.num_classes is not None: x0, y = self.data.sample_with_labels(B, generator=g, device=self.device)
         else: x0 = self.data.sample(B, generator=g, device=self.device)
     else:
-        idx = torch.randint(len(self.data), (B,), generator=g, device=g.device).to(self.device)
+        idx = torch.randint(len(self.data), (B,), generator=g, device=g.device)
+        idx = idx if idx.device == self.device else idx.to(self.device)
         x0 = self.data[idx]
         if self.num_classes is not None: y = self.labels[idx]
-    if y is not None and self.label_dropout > 0: y = drop_labels(y, self.label_dropout, self.num_classes, g)
+    if y is not None and self.label_dropout > 0:
+        with value_checks(False): y = drop_labels(y, self.label_dropout, self.num_classes, g)   # labels were checked once, at the start
     if self.channels_last and x0.ndim == 4: x0 = x0.contiguous(memory_format=torch.channels_last)
     return x0, y
 
+@patch
+def _shard(self: Trainer, *tensors):
+    "This process's part of each global-batch tensor (None passes through): rank r of W takes samples [r B / W, (r + 1) B / W)."
+    if self.world == 1: return tensors
+    lo, hi = self.rank * self.batch_size // self.world, (self.rank + 1) * self.batch_size // self.world
+    return tuple(None if x is None else x[lo:hi] for x in tensors)
+
 # %% ../nbs/08_training.ipynb #e842a626
 @patch
-def train_step(self: Trainer) -> dict:
-    "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA); returns its record."
-    t_start = time.perf_counter()
+def train_step(self: Trainer) -> dict | None:
+    "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA), queued without a host sync; at log steps, its record."
     self.model.train()
     x0, y = self._batch()
-    B, g = x0.shape[0], self.generator
-    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device).to(self.device)
+    B, g, A = x0.shape[0], self.generator, self.grad_accum
+    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device)
+    t = t if t.device == self.device else t.to(self.device)
     noise = randn_like(x0, g)
+    x0, t, noise, y = self._shard(x0, t, noise, y)          # every process draws the same global batch and keeps its part
+    b = x0.shape[0]
     self.opt.zero_grad(set_to_none=True)
     losses = []
-    for i in range(self.grad_accum):
-        sl = slice(i * B // self.grad_accum, (i + 1) * B // self.grad_accum)
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
-            loss_i, _ = diffusion_loss(self.model, x0[sl], self.alpha_bar, self.target, self.weighting, cond=None if y is None else y[sl],
-                                       min_snr_gamma=self.min_snr_gamma, t=t[sl], noise=noise[sl])
-        self.scaler.scale(loss_i.mean() / self.grad_accum).backward()
+    for i in range(A):
+        sl = slice(i * b // A, (i + 1) * b // A)
+        sync = self.world == 1 or i == A - 1                   # DDP: all-reduce the gradients after the last micro-batch only
+        with contextlib.nullcontext() if sync else self.model.no_sync():
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
+                loss_i = self.model(x0[sl], t[sl], noise[sl], None if y is None else y[sl])
+            self.scaler.scale(loss_i.mean() / A).backward()
         losses.append(loss_i.detach())
-    per_sample = torch.cat(losses)
-    loss = per_sample.mean().item()
-    if not math.isfinite(loss):
-        where = (f"the last good checkpoint is {self.last_ckpt[0]} (step {self.last_ckpt[1]}): resume from it with a lower lr, "
-                 "a tighter grad_clip or without autocast") if self.last_ckpt else \
-                "no checkpoint has been written in this run (pass ckpt_dir= and ckpt_every= to keep one)"
-        raise NonFiniteLossError(f"the training loss is {loss} at step {self.step + 1}; {where}")
+    per_sample = torch.cat(losses) if A > 1 else losses[0]
     self.scaler.unscale_(self.opt)
-    grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf)
+    grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf, foreach=True)
     lr = self.opt.param_groups[0]["lr"]
-    self.scaler.step(self.opt); self.scaler.update()
+    self.scaler.step(self.opt); self.scaler.update()        # skips the update on the device if a gradient is not finite
     self.sched.step()
-    self.ema.update(self.net)
     self.step += 1
-    e, beta = self.early, self.smoothing
-    e["smooth"] = beta * e["smooth"] + (1 - beta) * loss
-    smooth = e["smooth"] / (1 - beta ** self.step)         # bias-corrected, like the weight EMA
-    if smooth < e["best"] * (1 - self.min_delta): e["best"], e["best_step"] = smooth, self.step
-    rec = dict(step=self.step, loss=loss, smooth=smooth, lr=lr, grad_norm=float(grad_norm),
-               samples_per_s=B / (time.perf_counter() - t_start))
-    for k in ("step", "loss", "lr", "grad_norm", "samples_per_s"): self.history[k].append(rec[k])
+    if self.ema is not None and self.step % self.ema_every == 0: self.ema.update(self.net)
     k = self.record_per_step    # the batch is drawn i.i.d., so its first k samples are an unbiased subsample
-    self.history["t"].append(t[:k].to("cpu", torch.int32)); self.history["loss_t"].append(per_sample[:k].to("cpu", torch.float32))
-    return rec
+    self._window.append((self.step, lr, per_sample.mean(), grad_norm, t[:k], per_sample[:k]))
+    return self._flush() if self.step % self.log_every == 0 or self.step == self.steps else None
+
+# %% ../nbs/08_training.ipynb #a766ed30
+def _nonfinite_error(trainer, what: str, value: float, step: int) -> NonFiniteLossError:
+    where = (f"the last good checkpoint is {trainer.last_ckpt[0]} (step {trainer.last_ckpt[1]}): resume from it with a lower lr, "
+             "a tighter grad_clip or without autocast") if trainer.last_ckpt else \
+            "no checkpoint has been written in this run (pass ckpt_dir= and ckpt_every= to keep one)"
+    return NonFiniteLossError(f"the training {what} is {value} at step {step} (its update was skipped, the weights in memory "
+                              f"stay finite); {where}")
+
+@patch
+def _flush(self: Trainer) -> dict | None:
+    "Copy the queued steps' losses and grad norms to the host (the one sync), check them, extend the history; the last step's record."
+    if not self._window: return None
+    steps, lrs, loss, gnorm, ts, lts = zip(*self._window)
+    self._window = []
+    stats = torch.stack([torch.stack(loss).float(), torch.stack(gnorm).float()])      # (2, n) on the device
+    if self.world > 1: dist.all_reduce(stats); stats = stats / self.world             # the mean over processes
+    stats, t_rec, l_rec = stats.to("cpu"), torch.stack(ts).to("cpu", torch.int32), torch.stack(lts).to("cpu", torch.float32)
+    now = time.perf_counter()
+    rate, self._t_window = len(steps) * self.batch_size / max(now - self._t_window, 1e-9), now
+    e, beta = self.early, self.smoothing
+    for s, lr, l, gn, tk, lk in zip(steps, lrs, *stats.tolist(), t_rec, l_rec):
+        if not math.isfinite(l): raise _nonfinite_error(self, "loss", l, s)
+        if not math.isfinite(gn) and self.autocast_dtype != torch.float16: raise _nonfinite_error(self, "gradient norm", gn, s)
+        e["smooth"] = beta * e["smooth"] + (1 - beta) * l
+        smooth = e["smooth"] / (1 - beta ** s)                 # bias-corrected, like the weight EMA
+        if smooth < e["best"] * (1 - self.min_delta): e["best"], e["best_step"] = smooth, s
+        for key, v in zip(HISTORY_KEYS, (s, l, lr, gn, rate, tk, lk)): self.history[key].append(v)
+    return dict(step=s, loss=l, smooth=smooth, lr=lr, grad_norm=gn, samples_per_s=rate)
 
 # %% ../nbs/08_training.ipynb #c3bd76c3
 @patch
 def run(self: Trainer, until: int | None = None # stop after this step (default and at most: steps)
        ):
-    "Train up to `until`, yielding each step's record; checkpoints every ckpt_every steps and at the end."
+    "Train up to `until`, yielding the record of each log step; checkpoints every ckpt_every steps and at the end."
     until = self.steps if until is None else min(int(until), self.steps)
     while self.step < until and self.stopped is None:
         rec = self.train_step()
-        if self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0: self.save()
+        due = self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0
+        if rec is None and (due or self.step == until): rec = self._flush()   # a checkpoint only of steps checked to be finite
+        if due: self.save()
+        if rec is None: continue
         if self.early_stopping is not None and self.step - self.early["best_step"] >= self.early_stopping:
             self.stopped = f"early stopping at step {self.step}: no improvement of the smoothed loss since step {self.early['best_step']}"
         if any([bool(cb(self, rec)) for cb in self.callbacks]) and self.stopped is None: self.stopped = f"stopped by a callback at step {self.step}"
@@ -383,12 +501,11 @@ def fit(self: Trainer, until: int | None = None # stop after this step (default:
     until = self.steps if until is None else min(int(until), self.steps)
     opts = {"mininterval": 1.0, **(self.progress if isinstance(self.progress, dict) else {})}
     start, t0 = self.step, time.perf_counter()
-    with trange(until, initial=self.step, disable=not self.progress, **opts) as bar:   # a bar of `until` steps, from the current one
+    with trange(until, initial=self.step, disable=not self.progress or self.rank != 0, **opts) as bar:
         for rec in self.run(until):
-            bar.update(1)
-            if bar.n % 10 == 0 or rec["step"] == until:    # samples/s averaged since fit() began
-                rate = (rec["step"] - start) * self.batch_size / (time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{rec['smooth']:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+            bar.update(rec["step"] - bar.n)
+            rate = (rec["step"] - start) * self.batch_size / (time.perf_counter() - t0)   # samples/s averaged since fit() began
+            bar.set_postfix(loss=f"{rec['smooth']:.4f}", samples_s=f"{rate:.0f}", refresh=False)
     return self
 
 # %% ../nbs/08_training.ipynb #77eb3698
@@ -409,8 +526,9 @@ def _unpack_history(history: dict) -> dict:
 
 @patch
 def state_dict(self: Trainer) -> dict:
-    "Everything a resumed run needs to continue bit for bit."
-    return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema.state_dict(),
+    "Everything a resumed run needs to continue bit for bit (after reading and checking the queued steps)."
+    self._flush()
+    return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema and self.ema.state_dict(),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
             "early": dict(self.early), "stopped": self.stopped, "history": _pack_history(self.history),
             "rng": rng_states(self.generator)}
@@ -418,11 +536,14 @@ def state_dict(self: Trainer) -> dict:
 @patch
 def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "latest.pt"
         ) -> Path:
-    "Write the checkpoint atomically; returns its path."
+    "Write the checkpoint atomically (rank 0 of several processes; the others wait for it); returns its path."
     if path is None:
         if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass save(path) or Trainer(..., ckpt_dir=...)")
         path = self.ckpt_dir / "latest.pt"
-    path = save_checkpoint(path, self.state_dict())
+    path = Path(path)
+    if self.rank == 0: save_checkpoint(path, self.state_dict())
+    else: self._flush()
+    if self.world > 1: dist.barrier()
     self.last_ckpt = (path, self.step)
     return path
 
@@ -441,11 +562,11 @@ def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / 
         raise ValueError(f"the checkpoint {path} was written by another configuration; these keys disagree:\n  " + "\n  ".join(diff) +
                          "\nbuild the Trainer (and the net) with the checkpoint's values, or pass ignore=(...) for keys that may differ")
     self.net.load_state_dict(ck["net"])
-    self.ema.load_state_dict(ck["ema"])
+    if self.ema is not None: self.ema.load_state_dict(ck["ema"])
     self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"]); self.scaler.load_state_dict(ck["scaler"])
     self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
     set_rng_states(ck["rng"], self.generator)
-    self.last_ckpt = (Path(path), self.step)
+    self.last_ckpt, self._window, self._t_window = (Path(path), self.step), [], time.perf_counter()
     return self
 
 # %% ../nbs/08_training.ipynb #032db85a
@@ -500,11 +621,7 @@ class VPDenoiser(nn.Module):
         if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         if not isinstance(schedule, Schedule): schedule = Schedule.from_alpha_bar(_check_alpha_bar(schedule))
         self.net, self.target, self.schedule = net, target, schedule
-
-    @property
-    def sigma_min(self) -> float: return float(self.schedule.sigma[1])   # the trained range of noise levels
-    @property
-    def sigma_max(self) -> float: return float(self.schedule.sigma[-1])
+        self.sigma_min, self.sigma_max = float(schedule.sigma[1]), float(schedule.sigma[-1])   # the trained range, read once
 
     def t_of_sigma(self, sigma: torch.Tensor # (B,) noise levels >= 0
                   ) -> torch.Tensor:
@@ -519,7 +636,7 @@ class VPDenoiser(nn.Module):
         if sigma.ndim == 0: sigma = sigma.expand(x.shape[0])
         if sigma.shape != (x.shape[0],):
             raise ValueError(f"sigma must have one noise level per sample, shape ({x.shape[0]},), got {tuple(sigma.shape)}")
-        if bool((sigma < 0).any()): raise ValueError("sigma must be >= 0")
+        if checks_enabled() and bool((sigma < 0).any()): raise ValueError("sigma must be >= 0")
         dtype = torch.promote_types(x.dtype, torch.float32)
         a = alpha_bar_from_sigma(sigma)                              # 1 / (1 + sigma^2), float64
         x_t = x.to(dtype) * expand_like(a.sqrt().to(dtype), x)       # the VP input sqrt(alpha_bar) x

@@ -304,9 +304,10 @@ def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized(): return dist.get_world_size(), dist.get_rank()
     return 1, 0
 
-def _wrap(loss_fn: nn.Module, device: torch.device, world: int, compile: bool, mode: str | None) -> nn.Module:
+def _wrap(loss_fn: nn.Module, device: torch.device, world: int, compile: bool | dict, mode: str | None) -> nn.Module:
     "The module the hot loop calls: the loss (net inside), compiled if asked, in DistributedDataParallel when several processes train."
-    model = torch.compile(loss_fn, mode=mode) if compile else loss_fn
+    options = {"mode": mode, **(compile if isinstance(compile, dict) else {})}       # a dict: torch.compile's own options
+    model = torch.compile(loss_fn, **options) if compile or mode is not None else loss_fn
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
                                                     broadcast_buffers=False)   # rank 0's weights are copied to all at the start
@@ -356,7 +357,7 @@ class Trainer:
                  net_config: dict | None = None, # the net's constructor arguments, stored in the config and checked on resume
                  callbacks: tuple = (), # f(trainer, record) at each log step; returning True stops training
                  autocast_dtype: torch.dtype | None = None, # mixed precision, e.g. torch.bfloat16 (None: off)
-                 compile: bool = False, # train through torch.compile of the loss (net, q_sample and MSE in one graph)
+                 compile: bool | dict = False, # torch.compile the loss (net, q_sample and MSE in one graph); a dict: its options
                  grad_accum: int = 1, # micro-batches per optimiser step
                  channels_last: bool = False, # NHWC memory format for 4-D (image) batches and the net
                  log_every: int = 1, # read loss and grad norm on the host every this many steps (no host sync in between)
@@ -378,7 +379,7 @@ class Trainer:
         self.grad_accum, self.channels_last, self.generator = int(grad_accum), channels_last, make_generator(seed, self.device)
         self.log_every, self.ema_every = int(log_every), int(ema_every)
         self.loss_fn = DiffusionLoss(self.net, self.alpha_bar, target, weighting, min_snr_gamma).to(self.device)
-        self.model = _wrap(self.loss_fn, self.device, self.world, compile or compile_mode is not None, compile_mode)
+        self.model = _wrap(self.loss_fn, self.device, self.world, compile, compile_mode)
         self.opt = _adamw(self.net.parameters(), lr, weight_decay, fused)
         self.sched, self.scaler = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), _grad_scaler(self.device, autocast_dtype)
         self.ema = EMA(self.net, ema_decay) if self.rank == 0 else None          # rank 0 keeps the average and writes checkpoints
@@ -414,18 +415,9 @@ def _shard(self: Trainer, *tensors):
 
 # %% ../nbs/08_training.ipynb #e842a626
 @patch
-def train_step(self: Trainer) -> dict | None:
-    "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA), queued without a host sync; at log steps, its record."
-    self.model.train()
-    x0, y = self._batch()
-    B, g, A = x0.shape[0], self.generator, self.grad_accum
-    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device)
-    t = t if t.device == self.device else t.to(self.device)
-    noise = randn_like(x0, g)
-    x0, t, noise, y = self._shard(x0, t, noise, y)          # every process draws the same global batch and keeps its part
-    b = x0.shape[0]
-    self.opt.zero_grad(set_to_none=True)
-    losses = []
+def _backward(self: Trainer, x0, t, noise, y) -> torch.Tensor:
+    "Forward and backward over grad_accum micro-batches of this process's samples; returns their per-sample losses."
+    A, b, losses = self.grad_accum, x0.shape[0], []
     for i in range(A):
         sl = slice(i * b // A, (i + 1) * b // A)
         sync = self.world == 1 or i == A - 1                   # DDP: all-reduce the gradients after the last micro-batch only
@@ -434,7 +426,20 @@ def train_step(self: Trainer) -> dict | None:
                 loss_i = self.model(x0[sl], t[sl], noise[sl], None if y is None else y[sl])
             self.scaler.scale(loss_i.mean() / A).backward()
         losses.append(loss_i.detach())
-    per_sample = torch.cat(losses) if A > 1 else losses[0]
+    return torch.cat(losses) if A > 1 else losses[0]
+
+@patch
+def train_step(self: Trainer) -> dict | None:
+    "One optimiser step (Ho et al. Alg. 1 with weighting, clipping, schedule and EMA), queued without a host sync; at log steps, its record."
+    self.model.train()
+    x0, y = self._batch()
+    B, g = x0.shape[0], self.generator
+    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device)
+    t = t if t.device == self.device else t.to(self.device)
+    noise = randn_like(x0, g)
+    x0, t, noise, y = self._shard(x0, t, noise, y)          # every process draws the same global batch and keeps its part
+    self.opt.zero_grad(set_to_none=True)
+    with value_checks(False): per_sample = self._backward(x0, t, noise, y)   # the inputs were checked once, where they were made
     self.scaler.unscale_(self.opt)
     grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf, foreach=True)
     lr = self.opt.param_groups[0]["lr"]
@@ -460,7 +465,7 @@ def _flush(self: Trainer) -> dict | None:
     if not self._window: return None
     steps, lrs, loss, gnorm, ts, lts = zip(*self._window)
     self._window = []
-    stats = torch.stack([torch.stack(loss).float(), torch.stack(gnorm).float()])      # (2, n) on the device
+    stats = torch.stack([torch.stack(loss), torch.stack(gnorm).to(loss[0].dtype)])    # (2, n) on the device, the loss's dtype
     if self.world > 1: dist.all_reduce(stats); stats = stats / self.world             # the mean over processes
     stats, t_rec, l_rec = stats.to("cpu"), torch.stack(ts).to("cpu", torch.int32), torch.stack(lts).to("cpu", torch.float32)
     now = time.perf_counter()

@@ -6,9 +6,9 @@
 from __future__ import annotations
 import math
 import torch
-from .core import randn_like, expand_like
+from .core import randn_like, expand_like, checks_enabled, value_checks
 from .schedules import alpha_bar_from_sigma
-from .sampling import SampleState, check_sigmas
+from .sampling import SampleState, check_sigmas, any_positive
 
 # %% auto #0
 __all__ = ['SPACINGS', 'ddim_step', 'ddim_timesteps', 'sigmas_from_timesteps', 'ddim_invert_loop', 'ddim_invert', 'slerp']
@@ -28,10 +28,10 @@ def ddim_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
         raise ValueError(f"eta must lie in [0, 1] (0: deterministic DDIM, 1: DDPM's posterior variance), got {eta!r}")
     sigma = torch.as_tensor(sigma, dtype=torch.float64, device=x.device)
     sigma_next = torch.as_tensor(sigma_next, dtype=torch.float64, device=x.device)
-    if not bool((torch.isfinite(sigma) & (sigma > 0)).all() & (torch.isfinite(sigma_next) & (sigma_next >= 0)).all()):
+    if checks_enabled() and not bool((torch.isfinite(sigma) & (sigma > 0)).all() & (torch.isfinite(sigma_next) & (sigma_next >= 0)).all()):
         raise ValueError("ddim_step needs 0 < sigma < inf and 0 <= sigma_next < inf; got sigma in "
                          f"[{sigma.min().item()}, {sigma.max().item()}], sigma_next in [{sigma_next.min().item()}, {sigma_next.max().item()}]")
-    if eta > 0 and bool((sigma_next > sigma).any()):
+    if eta > 0 and checks_enabled() and bool((sigma_next > sigma).any()):
         raise ValueError(f"a step up (sigma_next > sigma, as in inversion) is deterministic: pass eta=0, got eta={eta}")
     ab_t = expand_like(alpha_bar_from_sigma(sigma), x)                    # (B, 1, ..., 1) alpha_bar = 1 / (1 + sigma^2)
     ab_s = expand_like(alpha_bar_from_sigma(sigma_next), x)
@@ -40,7 +40,7 @@ def ddim_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
     eps_hat = (x_t - ab_t.sqrt() * x0_hat) / (1 - ab_t).sqrt()           # eq. 9 solved for eps
     c = eta * ((1 - ab_s) / (1 - ab_t)).sqrt() * (1 - ab_t / ab_s).clamp_min(0).sqrt()   # eq. 16
     x_s = ab_s.sqrt() * x0_hat + (1 - ab_s - c**2).clamp_min(0).sqrt() * eps_hat         # eq. 12
-    if eta > 0 and bool((sigma_next > 0).any()): x_s = x_s + c * randn_like(x, generator).to(torch.float64)   # z in x's dtype, as ddpm_step draws it
+    if eta > 0 and any_positive(sigma_next): x_s = x_s + c * randn_like(x, generator).to(torch.float64)   # z in x's dtype, as ddpm_step draws it
     return (x_s / ab_s.sqrt()).to(x.dtype), x0_hat.to(x.dtype)
 
 # %% ../nbs/10_ddim.ipynb #2e7de29e
@@ -93,13 +93,15 @@ def ddim_invert_loop(denoiser, # D(x, sigma, cond=None) -> x0_hat
                      cond=None # class labels (B,) or None, passed to the denoiser
                     ):
     "Run the eta = 0 DDIM step up the reversed grid from x0, yielding a SampleState after every step (i from -1)."
-    up = check_sigmas(sigmas).flip(0).to(x0.device)                    # increasing: sigma_N (usually 0) ... sigma_0
+    up = check_sigmas(sigmas).flip(0)                                  # increasing: sigma_N (usually 0) ... sigma_0
+    levels, up = up.tolist(), up.to(x0.device)                         # checked once; the branch below reads the host copy
     B, x = x0.shape[0], x0
     yield SampleState(-1, up[0].expand(B), x, None)
-    for i in range(len(up) - 1):
+    for i in range(len(levels) - 1):
         sigma, sigma_next = up[i].expand(B), up[i + 1].expand(B)
-        if up[i] == 0: x0_hat = x                                        # velocity 0 at sigma = 0: x stays
-        else: x, x0_hat = ddim_step(denoiser, x, sigma, sigma_next, cond=cond, eta=0.0)
+        if levels[i] == 0: x0_hat = x                                    # velocity 0 at sigma = 0: x stays
+        else:
+            with value_checks(False): x, x0_hat = ddim_step(denoiser, x, sigma, sigma_next, cond=cond, eta=0.0)
         yield SampleState(i, sigma_next, x, x0_hat)
 
 def ddim_invert(denoiser, # D(x, sigma, cond=None) -> x0_hat

@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 import torch
 from torch import nn
-from .core import randn_like, expand_like
+from .core import randn_like, expand_like, checks_enabled
 from .schedules import Schedule, t_from_sigma
+from .sampling import any_positive, all_positive
 
 # %% auto #0
 __all__ = ['euler_step', 'heun_step', 'edm_stochastic_step', 'Precond', 'EDMPrecond', 'VPPrecond', 'sample_sigma_lognormal',
@@ -16,11 +17,12 @@ __all__ = ['euler_step', 'heun_step', 'edm_stochastic_step', 'Precond', 'EDMPrec
 
 # %% ../nbs/11_karras_edm.ipynb #74c58b0a
 def _levels(sigma, x: torch.Tensor, name: str = "sigma", positive: bool = True) -> torch.Tensor:
-    "Noise levels as a float64 (B,) tensor on x's device (a scalar is broadcast), checked finite and > 0 (or >= 0)."
+    "Noise levels as a float64 (B,) tensor on x's device (a scalar is broadcast), checked finite and > 0 (or >= 0) when checks are on."
     s = torch.as_tensor(sigma, dtype=torch.float64, device=x.device)
     if s.ndim == 0: s = s.expand(x.shape[0])
     if s.shape != (x.shape[0],):
         raise ValueError(f"{name} must be a float or one noise level per sample, shape ({x.shape[0]},); got shape {tuple(s.shape)}")
+    if not checks_enabled(): return s                                # checked once by the caller (the sampling loop)
     ok = torch.isfinite(s) & ((s > 0) if positive else (s >= 0))
     if not bool(ok.all()):
         raise ValueError(f"{name} must be finite and {'> 0' if positive else '>= 0'}, got {s[~ok][0].item()!r}"
@@ -54,11 +56,11 @@ def heun_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
     "EDM Algorithm 1, one step: Euler, then the trapezoidal correction unless sigma_next = 0; (x_next, x0_hat at sigma). NFE 2 (1 to 0)."
     x_next, x0_hat = euler_step(denoiser, x, sigma, sigma_next, cond=cond)   # Euler's prediction
     s, s_next = _levels(sigma, x), _levels(sigma_next, x, "sigma_next", positive=False)
-    if bool((s_next > 0).all()):
+    if all_positive(s_next):                                     # the loop's levels: answered from its grid, no sync
         d = (x - x0_hat) / _b(s, x)                              # the slope at the start (as in euler_step)
         d_next = (x_next - denoiser(x_next, s_next, cond)) / _b(s_next, x)
         x_next = x + _b(s_next - s, x) * (d + d_next) / 2        # the trapezoidal rule (EDM Alg. 1)
-    elif bool((s_next > 0).any()):
+    elif checks_enabled() and any_positive(s_next):
         raise ValueError("heun_step needs sigma_next all 0 (the last, Euler, step) or all > 0 within a batch; "
                          "run samples with different grids in separate batches")
     return x_next, x0_hat
@@ -84,7 +86,7 @@ def edm_stochastic_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
         raise ValueError(f"S_churn > 0 needs num_steps = N, the number of steps of the grid (len(sigmas) - 1), got {num_steps!r}")
     s = _levels(sigma, x)
     gamma = min(S_churn / num_steps, math.sqrt(2) - 1) if S_churn > 0 else 0.0
-    gamma = torch.where((s >= S_tmin) & (s <= S_tmax), s.new_tensor(gamma), 0.0)   # (B,) float64: gamma_i of EDM Alg. 2
+    gamma = torch.where((s >= S_tmin) & (s <= S_tmax), s.new_full((), gamma), 0.0)   # (B,) float64: gamma_i of EDM Alg. 2
     s_hat = s * (1 + gamma)
     eps = randn_like(x, generator) * S_noise                                   # drawn every step: the stream does not depend on gamma
     x_hat = x + _b((s_hat**2 - s**2).sqrt(), x) * eps                          # a sample of p(x; sigma_hat)

@@ -4,22 +4,23 @@
 
 # %% ../nbs/09_ddpm_sampling.ipynb #664ebd6c
 from __future__ import annotations
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
 import math
-from .core import randn_like, expand_like, image_grid, seed_everything
+from .core import randn_like, expand_like, image_grid, seed_everything, checks_enabled, value_checks
 from .data import image_tensor
 from .schedules import Schedule, make_schedule
 from .unet import unet_preset
 from .training import Trainer, VPDenoiser, load_checkpoint
 
 # %% auto #0
-__all__ = ['DDPM_VARIANCES', 'MNIST14_NET', 'SampleState', 'check_sigmas', 'sample_loop', 'sample', 'ddpm_step', 'ddpm_sigmas',
-           'take_states', 'mnist14_trainer', 'ema_checkpoint', 'load_denoiser', 'save_gif', 'render_points',
-           'animate_points', 'render_images', 'animate_images']
+__all__ = ['DDPM_VARIANCES', 'MNIST14_NET', 'SampleState', 'check_sigmas', 'loop_level', 'any_positive', 'all_positive',
+           'sample_loop', 'sample', 'ddpm_step', 'ddpm_sigmas', 'take_states', 'mnist14_trainer', 'ema_checkpoint',
+           'load_denoiser', 'save_gif', 'render_points', 'animate_points', 'render_images', 'animate_images']
 
 # %% ../nbs/09_ddpm_sampling.ipynb #cd95b01f
 @dataclass
@@ -36,15 +37,54 @@ class SampleState:
         return self.x / expand_like((1 + self.sigma ** 2).sqrt().to(self.x.dtype), self.x)
 
 def check_sigmas(sigmas) -> torch.Tensor:
-    "A sampling grid: 1-D float64, strictly decreasing, >= 0, at least two levels."
+    "A sampling grid: 1-D float64, finite, strictly decreasing, >= 0, at least two levels."
     sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
     if sigmas.ndim != 1 or sigmas.shape[0] < 2:
         raise ValueError(f"sigmas must be a 1-D grid of at least 2 noise levels, got shape {tuple(sigmas.shape)}")
-    if bool((sigmas < 0).any()) or not bool((sigmas[1:] < sigmas[:-1]).all()):
-        raise ValueError("sigmas must be >= 0 and strictly decreasing (from the largest noise level down to, "
+    if not bool(((sigmas >= 0) & sigmas.isfinite()).all() & (sigmas[1:] < sigmas[:-1]).all()):
+        raise ValueError("sigmas must be finite, >= 0 and strictly decreasing (from the largest noise level down to, "
                          f"usually, 0); got {sigmas[:4].tolist()}...{sigmas[-2:].tolist()}")
     return sigmas
 
+def _check_run(sigmas, noise, cond, prior: str):
+    "Everything the steps of a run would check, checked once: (the grid, float64 on the CPU; cond on the noise's device)."
+    sigmas = check_sigmas(sigmas)
+    if prior not in ("vp", "ve"): raise ValueError(f"prior must be 'vp' or 've', got {prior!r}")
+    if not isinstance(noise, torch.Tensor) or noise.ndim < 1 or not noise.is_floating_point():
+        raise ValueError(f"noise must be a float tensor (B, ...), got {type(noise).__name__} {tuple(getattr(noise, 'shape', ()))}")
+    if isinstance(cond, torch.Tensor):
+        if cond.ndim > 0 and cond.shape[0] != noise.shape[0]:
+            raise ValueError(f"cond must hold one label per sample, shape ({noise.shape[0]},), got shape {tuple(cond.shape)}")
+        cond = cond.to(noise.device)                                     # once, not in the denoiser at every step
+    return sigmas, cond
+
+# %% ../nbs/09_ddpm_sampling.ipynb #1f70a93e
+_LOOP_LEVELS: list = []   # (levels, value): the (B,) levels sample_loop hands the step it runs, and their one value on the host
+
+@contextlib.contextmanager
+def _known_levels(*pairs):
+    "Within the block, the levels of `pairs` (tensor, float) are known on the host."
+    _LOOP_LEVELS.extend(pairs)
+    try: yield
+    finally: del _LOOP_LEVELS[len(_LOOP_LEVELS) - len(pairs):]
+
+def loop_level(levels) -> float | None:
+    "The one value of the levels (B,) that sample_loop handed its step, from its grid on the host; None for other tensors."
+    return next((v for t, v in reversed(_LOOP_LEVELS) if t is levels), None)
+
+def any_positive(levels: torch.Tensor # (B,) noise levels
+                ) -> bool:
+    "Whether any level is > 0: from the grid for the loop's levels (no sync), else read from the tensor (a GPU sync)."
+    v = loop_level(levels)
+    return bool((levels > 0).any()) if v is None else v > 0
+
+def all_positive(levels: torch.Tensor # (B,) noise levels
+                ) -> bool:
+    "Whether every level is > 0, answered like any_positive."
+    v = loop_level(levels)
+    return bool((levels > 0).all()) if v is None else v > 0
+
+# %% ../nbs/09_ddpm_sampling.ipynb #754e3b38
 def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, generator=None, cond=None, **kw) -> (x_next, x0_hat)
                 denoiser, # D(x, sigma, cond=None) -> x0_hat
                 sigmas, # (N+1,) decreasing noise levels, usually ending at 0
@@ -54,15 +94,17 @@ def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, gene
                 prior: str = "vp", # "vp": x starts as sqrt(1 + sigma_0^2) * noise (x_T ~ N(0, I) in VP); "ve": sigma_0 * noise
                 **step_kwargs):
     "Run a sampler from `noise`, yielding a `SampleState` after every step (and one for the initial noise)."
-    sigmas = check_sigmas(sigmas)
-    if prior not in ("vp", "ve"): raise ValueError(f"prior must be 'vp' or 've', got {prior!r}")
+    sigmas, cond = _check_run(sigmas, noise, cond, prior)             # the run's value checks, once
+    levels = sigmas.tolist()                                           # the grid on the host, for the steps' branches
+    sigmas = sigmas.to(noise.device if noise.device.type != "mps" else "cpu")   # one copy per run (MPS has no float64)
     B = noise.shape[0]
     s0 = sigmas[0]
     x = noise * ((1 + s0 ** 2).sqrt() if prior == "vp" else s0).to(noise.dtype)
     yield SampleState(-1, s0.expand(B), x, None)
-    for i in range(len(sigmas) - 1):
+    for i in range(len(levels) - 1):
         sigma, sigma_next = sigmas[i].expand(B), sigmas[i + 1].expand(B)
-        x, x0_hat = step(denoiser, x, sigma, sigma_next, generator=generator, cond=cond, **step_kwargs)
+        with value_checks(False), _known_levels((sigma, levels[i]), (sigma_next, levels[i + 1])):
+            x, x0_hat = step(denoiser, x, sigma, sigma_next, generator=generator, cond=cond, **step_kwargs)
         yield SampleState(i, sigma_next, x, x0_hat)
 
 def sample(step, # the step rule, e.g. ddpm_step
@@ -95,7 +137,7 @@ def ddpm_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
     if sigma.shape != (x.shape[0],) or sigma_next.shape != (x.shape[0],):
         raise ValueError(f"sigma and sigma_next must have one level per sample, shape ({x.shape[0]},) for x of shape "
                          f"{tuple(x.shape)}; got {tuple(sigma.shape)} and {tuple(sigma_next.shape)}")
-    if not bool(((sigma_next >= 0) & (sigma_next < sigma) & torch.isfinite(sigma)).all()):
+    if checks_enabled() and not bool(((sigma_next >= 0) & (sigma_next < sigma) & torch.isfinite(sigma)).all()):
         raise ValueError("each step needs 0 <= sigma_next < sigma < inf (a decreasing grid of finite levels); got sigma in "
                          f"[{sigma.min().item():.4g}, {sigma.max().item():.4g}], sigma_next in "
                          f"[{sigma_next.min().item():.4g}, {sigma_next.max().item():.4g}]")
@@ -108,7 +150,7 @@ def ddpm_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
     if variance == "posterior": std = sigma_next * d2.sqrt() / sigma  # sqrt(beta_tilde_t / alpha_bar_{t-1})
     else: std = torch.where(sigma_next > 0, (d2 * (1 + sigma_next ** 2) / (1 + sigma ** 2)).sqrt(), 0.0)  # sqrt(beta_t / alpha_bar_{t-1})
     x_next = x0_hat + expand_like(r2.to(x.dtype), x) * (x - x0_hat)    # the posterior mean, eq. 7 / sqrt(alpha_bar_{t-1})
-    if bool((sigma_next > 0).any()):                                   # z = 0 at the last step (Alg. 2, t = 1)
+    if any_positive(sigma_next):                                       # z = 0 at the last step (Alg. 2, t = 1)
         x_next = x_next + expand_like(std.to(x.dtype), x) * randn_like(x, generator)
     return x_next, x0_hat
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 import torch
+from .core import checks_enabled
 from .forward import check_beta, linear_beta, alpha_bar_from_beta
 
 # %% auto #0
@@ -16,9 +17,9 @@ __all__ = ['SCHEDULES', 'snr_from_alpha_bar', 'alpha_bar_from_snr', 'log_snr_fro
 
 # %% ../nbs/03_schedules.ipynb #4a88db5f
 def _as64(x, name: str, lo: float = 0.0, hi: float = math.inf) -> torch.Tensor:
-    "x as a float64 tensor, checked to lie in [lo, hi] (no NaN)."
+    "x as a float64 tensor, checked to lie in [lo, hi] (no NaN) unless value checks are off (ddpm_course.core.value_checks)."
     x = torch.as_tensor(x, dtype=torch.float64)
-    if not bool(((x >= lo) & (x <= hi)).all()):
+    if checks_enabled() and not bool(((x >= lo) & (x <= hi)).all()):
         bad = x[~((x >= lo) & (x <= hi))][0].item()
         raise ValueError(f"{name} must lie in [{lo}, {hi}], got {bad!r}")
     return x
@@ -182,6 +183,16 @@ class Schedule:
         "A Schedule from its cumulative products alpha_bar."
         return cls(beta_from_alpha_bar(alpha_bar), name)
 
+    def tensor(self, name: str, # "beta", "alpha", "alpha_bar", "snr", "log_snr" or "sigma"
+               device=None, # where it is needed; None: the CPU
+               dtype: torch.dtype = torch.float64
+              ) -> torch.Tensor:
+        "The (T+1,) tensor `name` on `device` in `dtype`, copied once and kept: a sampler reads it at every step without a copy."
+        cache = self.__dict__.setdefault("_cache", {})                   # the schedule's tensors are constants once made
+        key = (name, torch.device(device if device is not None else "cpu"), dtype)
+        if key not in cache: cache[key] = getattr(self, name).to(device=key[1], dtype=dtype)
+        return cache[key]
+
     def __repr__(self):
         return (f"Schedule({self.name!r}, T={self.T}, alpha_bar_T={self.alpha_bar[-1].item():.3g}, "
                 f"log_snr from {self.log_snr[1].item():.2f} (t=1) to {self.log_snr[-1].item():.2f} (t=T))")
@@ -200,20 +211,28 @@ def make_schedule(name: str = "linear", # one of SCHEDULES: "linear", "quadratic
     return Schedule(beta, name + (" (zero terminal SNR)" if zero_terminal_snr else ""))
 
 # %% ../nbs/03_schedules.ipynb #01af110f
+def _log_sigma_grid(schedule, device) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    "(log sigma_t, t) at the steps t = 1..T of finite sigma_t, on `device`, and whether sigma_T = inf; made once per device."
+    cache = schedule.__dict__.setdefault("_cache", {})
+    key = ("log_sigma_grid", torch.device(device))
+    if key not in cache:
+        ls = schedule.sigma[1:].to(device).log()  # (T,) increasing; +inf at t = T for a zero-terminal-SNR schedule
+        ts = torch.arange(1, schedule.T + 1, dtype=torch.float64, device=device)
+        cache[key] = ls[ls.isfinite()], ts[ls.isfinite()], bool(schedule.sigma[-1] == math.inf)
+    return cache[key]
+
 def t_from_sigma(sigma, # noise level(s), any shape, 0 or within [sigma_1, sigma_T] of the schedule
                  schedule: Schedule # the schedule that defines sigma_t
                 ) -> torch.Tensor:
     "Continuous t (float64, shape of sigma) with sigma_t = sigma, interpolating t linearly in log sigma between steps."
     sigma = _as64(sigma, "sigma")
-    ls = schedule.sigma[1:].to(sigma.device).log()  # (T,) increasing; +inf at t = T for a zero-terminal-SNR schedule
-    ts = torch.arange(1, schedule.T + 1, dtype=torch.float64, device=sigma.device)
-    ls, ts = ls[ls.isfinite()], ts[ls.isfinite()]
+    ls, ts, zero_terminal = _log_sigma_grid(schedule, sigma.device)
     l = sigma.log()
-    zero_terminal = bool(schedule.sigma[-1] == math.inf)
-    bad = (sigma > 0) & ((l < ls[0]) | (l > ls[-1])) & ~(sigma.isinf() & zero_terminal)
-    if bool(bad.any()):
-        raise ValueError(f"sigma = {sigma[bad].flatten()[0].item():.4g} is outside this schedule's range "
-                         f"[{ls[0].exp().item():.4g}, {ls[-1].exp().item():.4g}] (or 0" + (", or inf at t = T)" if zero_terminal else ")"))
+    if checks_enabled():                                  # reads sigma on the host: skipped inside value_checks(False)
+        bad = (sigma > 0) & ((l < ls[0]) | (l > ls[-1])) & ~(sigma.isinf() & zero_terminal)
+        if bool(bad.any()):
+            raise ValueError(f"sigma = {sigma[bad].flatten()[0].item():.4g} is outside this schedule's range "
+                             f"[{ls[0].exp().item():.4g}, {ls[-1].exp().item():.4g}] (or 0" + (", or inf at t = T)" if zero_terminal else ")"))
     lc = l.clamp(ls[0], ls[-1])  # sigma = 0 and sigma = inf are set below
     if len(ls) == 1: t = ts[0].expand_as(l).clone()
     else:

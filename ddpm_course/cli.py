@@ -8,12 +8,14 @@ import argparse, contextlib, json, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'one_line',
-           'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data', 'build_net', 'net_from_config',
-           'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices', 'draw_samples',
-           'schedule_from_config', 'load_denoiser', 'toy_distance', 'image_metric', 'comparison_figure',
-           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'demo_parser', 'eta_callback',
-           'run_demo', 'demo_main', 'sample_parser', 'run_sample', 'sample_main']
+__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'COMPILE_MODES',
+           'one_line', 'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data', 'build_net',
+           'net_from_config', 'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices',
+           'draw_samples', 'schedule_from_config', 'load_denoiser', 'toy_distance', 'image_metric', 'comparison_figure',
+           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'demo_parser',
+           'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32', 'check_batch', 'auto_batch_size',
+           'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo', 'demo_main', 'sample_parser',
+           'run_sample', 'sample_main']
 
 # %% ../nbs/11a_cli.ipynb #336aa1b5
 def one_line(message) -> str:
@@ -404,6 +406,8 @@ def demo_parser() -> CLIParser:
                "  ddpm-demo --data mnist --data-root ~/data --no-download   # offline, with ~/data/MNIST/raw/\n"
                "  ddpm-demo --data mnist --steps 20000 --device cuda --out runs/mnist\n"
                "  ddpm-demo --out runs/demo --resume --steps 6000     # train the run in runs/demo further\n"
+               "  ddpm-demo --data cifar10 --preset cifar10 --device cuda --bf16 --compile --channels-last --batch-size auto\n"
+               "  torchrun --nproc_per_node 2 --no-python ddpm-demo --data mnist --batch-size 256   # 2 GPUs, global batch 256\n"
                "  ddpm-sample --ckpt runs/demo/latest.pt --gif --interpolate")
     a = p.add_argument
     a("--data", default="swiss_roll", help="a toy set (swiss_roll, swiss_roll_3d, moons, checkerboard, gmm, ... "
@@ -425,7 +429,8 @@ def demo_parser() -> CLIParser:
       "eps is DDPM's original)")
     a("--schedule", choices=("linear", "cosine", "quadratic", "sigmoid"), default="linear", help="noise schedule, T = 1000 (default: linear)")
     a("--steps", type=int_at_least(1), default=None, help=f"total training steps (default: {both('steps')})")
-    a("--batch-size", type=int_at_least(1), default=None, help=f"samples per training step (default: {both('batch_size')})")
+    a("--batch-size", type=batch_size_arg, default=None, help=f"samples per training step, over all processes; auto: the "
+      f"largest that fits in the GPU (images on CUDA) (default: {both('batch_size')})")
     a("--lr", type=float_in(0), default=None, help=f"peak learning rate of AdamW (default: {td['lr']:g} toy, {gd['lr']:g} images, 2e-4 with --preset cifar10)")
     a("--ema-decay", type=float_in(0, 1, "a decay"), default=None, help=f"decay of the weight EMA used for sampling (default: {both('ema_decay')})")
     a("--ckpt-every", type=int_at_least(0), default=500, help="also write the checkpoint every this many steps, 0 for only at the end (default: 500)")
@@ -440,7 +445,119 @@ def demo_parser() -> CLIParser:
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, whose tiny "
       "network only loses from threads, PyTorch's own choice for images)")
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a training progress bar (default: on)")
+    return add_speed_options(p)
+
+# %% ../nbs/11a_cli.ipynb #bb84cdb1
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
+
+def batch_size_arg(s: str):
+    "An argparse `type` for --batch-size: an integer >= 1, or 'auto'."
+    if s == "auto": return s
+    try: return int_at_least(1)(s)
+    except argparse.ArgumentTypeError: raise argparse.ArgumentTypeError(f"must be an integer >= 1 or auto, got {s!r}") from None
+
+def add_speed_options(p: argparse.ArgumentParser # the parser of ddpm-demo
+                     ):
+    "The options of chapter 14's training tricks, in a group of their own in --help."
+    g = p.add_argument_group("training speed (chapter 14; they pay off for image data on a GPU)")
+    precision = g.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast: matrix products and convolutions in "
+                           "bfloat16, weights and loss in float32")
+    precision.add_argument("--fp16", action="store_true", help="float16 autocast with a dynamic loss scale (GradScaler)")
+    a = g.add_argument
+    a("--tf32", action=argparse.BooleanOptionalAction, default=None, help="TF32 tensor-core float32 products while "
+      "training on CUDA (default: on for CUDA runs without --bf16 or --fp16)")
+    a("--compile", action="store_true", help="torch.compile the loss (network, noising and MSE in one graph); the first "
+      "steps take the compile's time")
+    a("--compile-mode", choices=COMPILE_MODES, default=None, help="torch.compile's mode; implies --compile (default: default)")
+    a("--channels-last", action="store_true", help="NHWC memory layout for the UNet and its batches (image data only)")
+    a("--grad-accum", metavar="K", type=int_at_least(1), default=1, help="K micro-batches per step whose gradients add up "
+      "to the batch's (default: 1)")
+    a("--log-every", metavar="N", type=int_at_least(1), default=None, help="read the loss on the host every N steps; the "
+      "history keeps every step (default: 1 on a CPU, 25 on CUDA)")
+    a("--ema-every", metavar="K", type=int_at_least(1), default=1, help="update the EMA every K steps, with decay "
+      "EMA_DECAY**K: the same half-life (default: 1)")
+    a("--tensorboard", metavar="DIR", default=None, help="also log the loss, learning rate, gradient norm and images/s "
+      "to TensorBoard in DIR (needs: pip install tensorboard)")
     return p
+
+# %% ../nbs/11a_cli.ipynb #0cf400af
+def speed_options(args: argparse.Namespace, # parsed by demo_parser()
+                  s: dict, # demo_settings(...): its ema_decay is per training step
+                  kind: str, # "toy" or "images"
+                  device: str # where the run trains
+                 ) -> dict:
+    "The Trainer's keyword arguments of the speed options; options that do not fit the data or the device are refused."
+    import torch
+    cuda = str(device).startswith("cuda")
+    if kind == "toy" and args.channels_last:
+        raise ValueError("--channels-last lays out image batches (NHWC); the toy data are points: leave it out")
+    if kind == "toy" and s["batch_size"] == "auto":
+        raise ValueError("--batch-size auto finds the largest image batch that fits in a GPU; the toy network needs little "
+                         f"memory: pass a number, e.g. --batch-size {TOY_DEFAULTS['batch_size']}")
+    if s["batch_size"] == "auto" and not cuda:
+        raise ValueError(f"--batch-size auto measures the memory of a CUDA GPU and the device is {device}: "
+                         f"pass a number, e.g. --batch-size {IMAGE_CPU_DEFAULTS['batch_size']}")
+    mode = None if args.compile_mode in (None, "default") else args.compile_mode
+    return dict(autocast_dtype=torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None,
+                compile=bool(args.compile or args.compile_mode), compile_mode=mode, channels_last=args.channels_last,
+                grad_accum=args.grad_accum, log_every=args.log_every or (25 if cuda else 1), ema_every=args.ema_every,
+                ema_decay=s["ema_decay"] ** args.ema_every)      # beta per step -> beta^K per update: the same half-life
+
+def use_tf32(args: argparse.Namespace, device: str) -> bool:
+    "--tf32 as given, else on for a float32 run on CUDA."
+    if args.tf32 is not None: return args.tf32 and str(device).startswith("cuda")
+    return str(device).startswith("cuda") and not (args.bf16 or args.fp16)
+
+def check_batch(batch_size: int, # the global batch of --batch-size
+                grad_accum: int = 1, # --grad-accum
+                world: int = 1 # processes (torchrun's WORLD_SIZE)
+               ):
+    "Refuse a global batch that does not split into `world` processes of `grad_accum` equal micro-batches."
+    n = grad_accum * world
+    if batch_size % n:
+        lo, hi = max(n, batch_size // n * n), (batch_size // n + 1) * n
+        raise ValueError(f"--batch-size {batch_size} must be divisible by --grad-accum {grad_accum} x {world} process(es) = {n} "
+                         f"(each process trains on batch / processes samples, in grad-accum equal micro-batches): "
+                         f"pass {lo} or {hi}")
+
+# %% ../nbs/11a_cli.ipynb #1f2d74d3
+def auto_batch_size(make_trainer, # make_trainer(b): a Trainer of the run at batch b in this one process
+                    device, # the CUDA device whose memory bounds the batch
+                    grad_accum: int = 1, # micro-batches per step: the batch is a multiple of 8 x grad_accum
+                    hi: int = 4096, # the largest micro-batch tried
+                    fits_for=None # fits_for(step, device) -> fits(b); default: gpu.cuda_memory_fits (a test fakes it)
+                   ) -> int:
+    "The largest batch (of one process) whose two training steps fit in the device's memory: gpu.largest_batch over real steps."
+    from ddpm_course.gpu import largest_batch, cuda_memory_fits
+    def step(b: int):
+        trainer = make_trainer(b)
+        for _ in range(2): trainer.train_step()
+    fits = (fits_for or cuda_memory_fits)(step, device)
+    return largest_batch(fits, hi=hi * grad_accum, multiple=8 * grad_accum)
+
+# %% ../nbs/11a_cli.ipynb #280e9480
+def check_tensorboard():
+    "Refuse --tensorboard, before training, when the tensorboard package is missing."
+    import importlib
+    try: importlib.import_module("tensorboard")
+    except ImportError:
+        raise ValueError("--tensorboard needs the tensorboard package, which is not installed: pip install tensorboard "
+                         "(or leave out --tensorboard)") from None
+
+def tensorboard_callback(writer, # a SummaryWriter (anything with add_scalar(tag, value, step))
+                         start: int = 0 # the step already written (a resumed run's step)
+                        ):
+    "A Trainer callback that writes, at each log step, every step's loss, lr and grad norm since the last one, and images/s."
+    last = {"step": start}
+    def callback(trainer, record):
+        h, n = trainer.history, record["step"] - last["step"]          # the history holds every step, the last n are new
+        for s, loss, lr, gn in zip(*(h[key][len(h["step"]) - n:] for key in ("step", "loss", "lr", "grad_norm"))):
+            writer.add_scalar("train/loss", loss, s); writer.add_scalar("train/lr", lr, s); writer.add_scalar("train/grad_norm", gn, s)
+        writer.add_scalar("train/images_per_s", record["samples_per_s"], record["step"])
+        last["step"] = record["step"]
+        return False
+    return callback
 
 # %% ../nbs/11a_cli.ipynb #04cbd807
 def _duration(seconds: float) -> str:
@@ -473,61 +590,139 @@ def _wrote(path: Path, what: str, extra: str = "") -> Path:
     print(f"  {what:<12} {path}{extra}")
     return path
 
+def _world() -> tuple[int, int]:
+    "(processes, this one's rank) as torchrun sets them; (1, 0) for a plain run."
+    import os
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+
 def run_demo(args: argparse.Namespace # parsed by demo_parser()
             ) -> dict:
     "Train, checkpoint, reload, sample, measure and draw, as the options say; returns the paths written and the distances."
+    import os
     from ddpm_course.data import TOY_DATASETS
+    world, rank = _world()
     device = _device(args.device)
+    if world > 1 and device.startswith("cuda"): device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"   # one GPU per process
     kind = "toy" if str(args.data).lower().replace("-", "_") in TOY_DATASETS else "images"
     s = demo_settings(args, kind, device)
-    with _threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)):
+    speed = speed_options(args, s, kind, device)                   # refused here, before any data is read
+    if s["batch_size"] != "auto": check_batch(s["batch_size"], args.grad_accum, world)
+    if args.tensorboard: check_tensorboard()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)))
+        if rank: stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))  # rank 0 speaks
         kind, data = load_data(args.data, args.data_root, s.get("image_size", args.image_size), args.max_images, args.download)
-        trainer, sch, data_name = _train(args, s, kind, data, device)
-        results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, device)
+        trainer, sch, data_name = _train(args, s, kind, data, device, speed, world)
+        if trainer.rank: return dict(paths={}, results={}, step=trainer.step)   # the other processes only train
+        results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, trainer.device)
         return _write_outputs(args, s, kind, trainer, results, panels, real, gif_states)
 
 # %% ../nbs/11a_cli.ipynb #b5174c45
-def _train(args, s: dict, kind: str, data, device: str):
+def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = None, world: int = 1):
     "Build the network and the Trainer, train (or resume) to --steps and save: (trainer, schedule, the data's name)."
     from ddpm_course.core import seed_everything
     from ddpm_course.data import IMAGE_DATASETS
     from ddpm_course.schedules import make_schedule
-    from ddpm_course.training import Trainer, smooth
+    from ddpm_course.training import Trainer
+    speed = speed or {}
     shape = tuple(data.sample(1).shape[1:]) if kind == "toy" else tuple(data.shape[1:])
-    seed_everything(args.seed)                                   # the weight initialisation uses the global stream
-    net, net_config = build_net(kind, shape, args.preset, args.width, args.depth)
     sch = make_schedule(args.schedule, 1000)
     for smp in args.sampler: check_sample_steps(smp, args.sample_steps or default_sample_steps(smp, kind, sch.T), sch.T)
     out = Path(args.out).expanduser()
+    def make_trainer(batch_size, **kw):
+        net, net_config = build_net(kind, shape, args.preset, args.width, args.depth)
+        return Trainer(net, data, sch, target=args.target, batch_size=batch_size, lr=s["lr"], seed=args.seed, device=device,
+                       net_config=net_config, **{**speed, **kw})
+    if s["batch_size"] == "auto": s["batch_size"] = _auto_batch(args, make_trainer, out, device, speed, world)
+    if world > 1:
+        from ddpm_course.gpu import init_distributed
+        rank, world, device = init_distributed(device)
+        device = str(device)
+        if args.batch_size == "auto": s["batch_size"] = _agree_batch(s["batch_size"], device, world)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(net, data, sch, target=args.target, batch_size=s["batch_size"], steps=s["steps"], lr=s["lr"],
-                      warmup=min(100, s["steps"]), ema_decay=s["ema_decay"], seed=args.seed, device=device, ckpt_dir=out,
-                      ckpt_every=args.ckpt_every, net_config=net_config, callbacks=(eta_callback(),),
-                      progress=dict(mininterval=2.0) if args.progress else False)
+    seed_everything(args.seed)                                   # the weight initialisation uses the global stream
+    trainer = make_trainer(s["batch_size"], steps=s["steps"], warmup=min(100, s["steps"]), ckpt_dir=out,
+                           ckpt_every=args.ckpt_every, progress=dict(mininterval=2.0) if args.progress else False)
     key = str(args.data).lower().replace("-", "_")
     data_name = key if kind == "toy" or key in IMAGE_DATASETS else str(args.data)
     trainer.config.update({"cli.data": data_name, "cli.schedule": args.schedule})   # stored in every checkpoint
-    print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(net).__name__} with "
+    print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(trainer.net).__name__} with "
           f"{trainer.config['net.n_params']:,} parameters, {args.target}-prediction, {args.schedule} schedule (T = {sch.T}); device: {device}")
+    _print_notes(args, s, trainer, use_tf32(args, device))
+    return _fit(args, trainer, out, use_tf32(args, device)), sch, data_name
+
+# %% ../nbs/11a_cli.ipynb #7a677903
+def _auto_batch(args, make_trainer, out: Path, device: str, speed: dict, world: int) -> int:
+    "--batch-size auto: a resumed run keeps its checkpoint's batch; otherwise the search, per process (global / world)."
+    import torch
+    from ddpm_course.training import load_checkpoint
+    if args.resume and (out / "latest.pt").is_file():
+        b = int(load_checkpoint(out / "latest.pt")["config"]["batch_size"])
+        check_batch(b, speed.get("grad_accum", 1), world)
+        print(f"--batch-size auto: the checkpoint's batch, {b}"); return b // world
+    probe = lambda b: make_trainer(b, steps=2, warmup=0, progress=False, compile=False, compile_mode=None)   # eager probes
+    b = auto_batch_size(probe, device, speed.get("grad_accum", 1))
+    torch.cuda.empty_cache()
+    print(f"--batch-size auto: {b} per process is the largest batch whose training steps fit in {device}"
+          + (f" ({speed['grad_accum']} micro-batches of {b // speed['grad_accum']})" if speed.get("grad_accum", 1) > 1 else ""))
+    return b
+
+def _agree_batch(b: int, device: str, world: int) -> int:
+    "The global batch of the processes' own answers: the smallest, times the number of processes."
+    import torch
+    import torch.distributed as dist
+    t = torch.tensor([b], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    print(f"--batch-size auto: global batch {int(t) * world} ({world} processes of {int(t)})")
+    return int(t) * world
+
+def _print_notes(args, s: dict, trainer, tf32_on: bool):
+    "Say what is not the plain float32 loop of one process, and which defaults were CPU-sized."
+    tricks = [str(trainer.autocast_dtype).replace("torch.", "") + " autocast" if trainer.autocast_dtype else "",
+              "TF32" if tf32_on else "", f"torch.compile ({args.compile_mode or 'default'})" if args.compile or args.compile_mode else "",
+              "channels-last" if trainer.channels_last else "", f"{trainer.grad_accum} micro-batches" if trainer.grad_accum > 1 else "",
+              f"{trainer.world} processes of batch {trainer.batch_size // trainer.world}" if trainer.world > 1 else "",
+              f"EMA every {trainer.ema_every} steps" if trainer.ema_every > 1 else "",
+              f"loss read every {trainer.log_every} steps" if trainer.log_every > 1 else ""]
+    if any(tricks): print(f"training: batch {trainer.batch_size}, " + ", ".join(t for t in tricks if t))
+    if args.tf32 and not str(trainer.device).startswith("cuda"): print("note: --tf32 is a CUDA tensor-core format; on this device it does nothing")
     if s.get("cpu_sized"):
         print(f"note: image data on a CPU, so CPU-sized defaults for what you did not set (images {IMAGE_CPU_DEFAULTS['image_size']} x "
               f"{IMAGE_CPU_DEFAULTS['image_size']}, {IMAGE_CPU_DEFAULTS['steps']} steps at batch {IMAGE_CPU_DEFAULTS['batch_size']}, "
               f"{IMAGE_CPU_DEFAULTS['n_samples']} samples, DDPM with {default_sample_steps('ddpm', 'images', cpu=True)} steps); "
               f"on a GPU: full-size images, {IMAGE_DEFAULTS['steps']} steps at batch {IMAGE_DEFAULTS['batch_size']}, "
               f"{IMAGE_DEFAULTS['n_samples']} samples")
+
+# %% ../nbs/11a_cli.ipynb #7ff415db
+def _fit(args, trainer, out: Path, tf32_on: bool):
+    "Resume if asked, train to --steps (TF32 where on), save, leave the process group; returns the trainer."
+    import torch.distributed as dist
+    from ddpm_course.gpu import tf32
+    from ddpm_course.training import smooth
     ckpt = out / "latest.pt"
-    if args.resume:
-        if not ckpt.is_file(): raise FileNotFoundError(f"--resume: no checkpoint at {ckpt} to continue; run once without --resume")
-        trainer.resume(ckpt, ignore=("steps", "warmup"))         # a larger --steps extends the run
-        print(f"resumed {ckpt} at step {trainer.step}")
-    elif ckpt.exists(): print(f"note: overwriting the run in {out} (pass --resume to continue it)")
-    start, t0 = trainer.step, time.perf_counter()
-    if trainer.step < trainer.steps: trainer.fit()
-    else: print(f"the checkpoint is at step {trainer.step} >= --steps {trainer.steps}: nothing to train")
-    if trainer.last_ckpt is None or trainer.last_ckpt[1] != trainer.step: trainer.save()
+    try:
+        if args.resume:
+            if not ckpt.is_file(): raise FileNotFoundError(f"--resume: no checkpoint at {ckpt} to continue; run once without --resume")
+            trainer.resume(ckpt, ignore=("steps", "warmup"))         # a larger --steps extends the run
+            print(f"resumed {ckpt} at step {trainer.step}")
+        elif ckpt.exists(): print(f"note: overwriting the run in {out} (pass --resume to continue it)")
+        if trainer.rank == 0:                                        # rank 0 speaks and logs
+            trainer.callbacks += (eta_callback(),)
+            if args.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+                writer = SummaryWriter(str(Path(args.tensorboard).expanduser()))
+                trainer.callbacks += (tensorboard_callback(writer, start=trainer.step),)
+        start, t0 = trainer.step, time.perf_counter()
+        with tf32() if tf32_on else contextlib.nullcontext():
+            if trainer.step < trainer.steps: trainer.fit()
+            else: print(f"the checkpoint is at step {trainer.step} >= --steps {trainer.steps}: nothing to train")
+        if trainer.last_ckpt is None or trainer.last_ckpt[1] != trainer.step: trainer.save()
+        if trainer.rank == 0 and args.tensorboard: writer.close()
+    finally:
+        if trainer.world > 1 and dist.is_initialized(): dist.destroy_process_group()   # rank 0 samples alone
     loss = smooth(trainer.history["loss"])[-1] if trainer.history["loss"] else float("nan")
     print(f"trained steps {start} -> {trainer.step} in {time.perf_counter() - t0:.1f} s; smoothed loss {loss:.4f}")
-    return trainer, sch, data_name
+    return trainer
 
 # %% ../nbs/11a_cli.ipynb #4ee58aac
 def _sample_all(args, s: dict, kind: str, data, data_name: str, device: str):
@@ -599,7 +794,8 @@ def _main(parser, run, argv) -> int:
         expected = (ValueError, OSError) + tuple(getattr(sys.modules[m], name) for m, name in
                     (("ddpm_course.training", "NonFiniteLossError"), ("torch", "OutOfMemoryError")) if m in sys.modules)
         if not isinstance(e, expected): raise
-        print(f"{parser.prog}: error: {one_line(e)}", file=sys.stderr); return 2
+        world, rank = _world()                          # under torchrun, an error of another rank says which
+        print(f"{parser.prog}{f' [rank {rank} of {world}]' if rank else ''}: error: {one_line(e)}", file=sys.stderr); return 2
     return 0
 
 def demo_main(argv: list[str] | None = None # the arguments (default: sys.argv[1:])

@@ -309,8 +309,7 @@ def _wrap(loss_fn: nn.Module, device: torch.device, world: int, compile: bool | 
     options = {"mode": mode, **(compile if isinstance(compile, dict) else {})}       # a dict: torch.compile's own options
     model = torch.compile(loss_fn, **options) if compile or mode is not None else loss_fn
     if world > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                                    broadcast_buffers=False)   # rank 0's weights are copied to all at the start
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     return model
 
 def _adamw(params, lr: float, weight_decay: float, fused: bool | None) -> torch.optim.Optimizer:
@@ -326,6 +325,14 @@ def _grad_scaler(device: torch.device, autocast_dtype) -> torch.amp.GradScaler:
     "float16: a dynamic loss scale. Otherwise a scale of 1 (exact), kept for its on-device check that skips a non-finite step."
     if autocast_dtype == torch.float16: return torch.amp.GradScaler(device.type)
     return torch.amp.GradScaler(device.type, init_scale=1.0, growth_interval=2**31 - 1)
+
+def _uses_cudagraphs(compile, compile_mode, grad_accum) -> bool:
+    "Whether the compiled loss replays CUDA graphs (mode 'reduce-overhead'); refused with gradient accumulation."
+    graphs = "reduce-overhead" in (compile_mode, compile.get("mode") if isinstance(compile, dict) else None)
+    if graphs and grad_accum > 1:
+        raise ValueError("compile mode 'reduce-overhead' (CUDA graphs) needs grad_accum=1: the replays of the micro-batches "
+                         "overwrite each other's saved activations; use the default compile mode with grad_accum")
+    return graphs
 
 # %% ../nbs/08_training.ipynb #f0482bd0
 class Trainer:
@@ -378,6 +385,7 @@ class Trainer:
         self.record_per_step, self.callbacks, self.autocast_dtype = int(record_per_step), tuple(callbacks), autocast_dtype
         self.grad_accum, self.channels_last, self.generator = int(grad_accum), channels_last, make_generator(seed, self.device)
         self.log_every, self.ema_every = int(log_every), int(ema_every)
+        self.cudagraphs = _uses_cudagraphs(compile, compile_mode, grad_accum)
         self.loss_fn = DiffusionLoss(self.net, self.alpha_bar, target, weighting, min_snr_gamma).to(self.device)
         self.model = _wrap(self.loss_fn, self.device, self.world, compile, compile_mode)
         self.opt = _adamw(self.net.parameters(), lr, weight_decay, fused)
@@ -425,7 +433,7 @@ def _backward(self: Trainer, x0, t, noise, y) -> torch.Tensor:
             with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
                 loss_i = self.model(x0[sl], t[sl], noise[sl], None if y is None else y[sl])
             self.scaler.scale(loss_i.mean() / A).backward()
-        losses.append(loss_i.detach())
+        losses.append(loss_i.detach().clone() if self.cudagraphs else loss_i.detach())   # a CUDA graph's replay overwrites its outputs
     return torch.cat(losses) if A > 1 else losses[0]
 
 @patch

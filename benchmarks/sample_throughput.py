@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import (per_contender_modes, ROOT, FLOP_PER_IMAGE, Printer, Skip, autocast, build_all, common_args, compiled, diffusers_unet,
+from train_throughput import (contender_modes, ROOT, FLOP_PER_IMAGE, Printer, Skip, autocast, build_all, common_args, compiled, diffusers_unet,
                               environment, image_size, linear_alpha_bar, lucidrains_unet, median_spread, fmt_mib, n_params,
                               no_value_checks, out_path, parse_modes, profile, project_unet, ratio_lines, run_rounds, select_contenders, setup)
 
@@ -139,16 +139,12 @@ def main(argv=None):
     out(f"# sample_throughput: network evaluations per second (images x NFE / s), batch {args.batch_size}, "
         f"{image_size(args.tiny)} px, DDIM-{args.nfe}{' (TINY networks: a smoke test, not a measurement)' if args.tiny else ''}")
     environment(device, out, ("diffusers", "denoising_diffusion_pytorch"))
-    modes, pmodes = parse_modes(args.modes), parse_modes(args.project_modes)
     contenders = select_contenders(args.contenders, CONTENDERS, out)
     for c in contenders: out(f"{c:11s} {DESCRIBE[c]}")
     out(f"rounds {args.rounds}; per round {args.steps} forward passes (net) or max(1, steps // nfe) runs (ddim); "
         f"{args.warmup} warm-up calls; compile backend {args.compile_backend}")
 
-    per = per_contender_modes(args.modes)
-    def modes_for(c):
-        base = per.get(c, modes)
-        return base + ([m for m in pmodes if m not in base] if c == "project" else [])
+    modes_for = contender_modes(args)
     out("building and warming up:")
     runners = []
     for kind in kinds:

@@ -75,6 +75,14 @@ def parse_mode(text: str) -> Mode:
 def parse_modes(text: str) -> list[Mode]:
     return [parse_mode(m) for m in text.split(",") if m.strip() and ":" not in m]
 
+def contender_modes(args):
+    "modes_for(contender): the --modes for it (its own 'contender:mode' entries if any), plus --project-modes for the project."
+    modes, pmodes, per = parse_modes(args.modes), parse_modes(args.project_modes), per_contender_modes(args.modes)
+    def modes_for(c):
+        base = per.get(c, modes)
+        return base + ([m for m in pmodes if m not in base] if c == "project" else [])
+    return modes_for
+
 def per_contender_modes(text: str) -> dict:
     "The entries 'contender:mode' of --modes: {contender: [Mode, ...]} (they replace the common modes for that contender)."
     per = {}
@@ -176,14 +184,18 @@ def plain_step(net, call, data, mode: Mode, args, device, optimizer="adamw", lr=
         x0 = data[torch.randint(N, (B,), device=device)]
         if mode.cl: x0 = x0.contiguous(memory_format=torch.channels_last)
         loss = loss_fn(x0)
-        scaler.scale(loss).backward()
-        if args.grad_clip:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, args.grad_clip, foreach=True)
-        scaler.step(opt); scaler.update()
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad(): torch._foreach_lerp_(ema, params, 1 - args.ema_decay)
+        update(loss, scaler, opt, params, ema, args)
     return step
+
+def update(loss, scaler, opt, params, ema, args):
+    "The bare loops' update: backward, clipping, the (fused) optimiser step, the foreach EMA."
+    scaler.scale(loss).backward()
+    if args.grad_clip:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, args.grad_clip, foreach=True)
+    scaler.step(opt); scaler.update()
+    opt.zero_grad(set_to_none=True)
+    with torch.no_grad(): torch._foreach_lerp_(ema, params, 1 - args.ema_decay)
 
 def make_optimizer(kind: str, params, lr, device):
     "AdamW or Adam, fused where this torch supports it on this device, else foreach."
@@ -254,13 +266,7 @@ def build_lucidrains(mode: Mode, args, device, data, out):
         if mode.cl: x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, mode):
             loss = fn(x)
-        scaler.scale(loss).backward()
-        if args.grad_clip:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, args.grad_clip, foreach=True)
-        scaler.step(opt); scaler.update()
-        opt.zero_grad(set_to_none=True)
-        with torch.no_grad(): torch._foreach_lerp_(ema, params, 1 - args.ema_decay)
+        update(loss, scaler, opt, params, ema, args)
     return step, n_params(unet)
 
 BUILDERS = {"project": build_project, "bare": build_bare, "diffusers": build_diffusers, "lucidrains": build_lucidrains}
@@ -492,7 +498,6 @@ def main(argv=None):
     out(f"# train_throughput: one DDPM training step (eps-MSE, T = 1000), batch {args.batch_size}, "
         f"{image_size(args.tiny)} px{' (TINY networks: a smoke test, not a measurement)' if args.tiny else ''}")
     environment(device, out, ("diffusers", "denoising_diffusion_pytorch"))
-    modes, pmodes = parse_modes(args.modes), parse_modes(args.project_modes)
     contenders = select_contenders(args.contenders, CONTENDERS, out)
     for c in contenders: out(f"{c:11s} {DESCRIBE[c]}")
     out(f"rounds {args.rounds} x {args.steps} timed steps, {args.warmup} warm-up steps, grad clip {args.grad_clip or 'off'}, "
@@ -501,10 +506,7 @@ def main(argv=None):
     g = torch.Generator().manual_seed(args.seed)
     S = image_size(args.tiny)
     data = torch.randn(args.n_data, 3, S, S, generator=g).clamp(-1, 1).to(device)     # stands in for images in [-1, 1]
-    per = per_contender_modes(args.modes)
-    def modes_for(c):
-        base = per.get(c, modes)
-        return base + ([m for m in pmodes if m not in base] if c == "project" else [])
+    modes_for = contender_modes(args)
     out("building and warming up:")
     runners = build_all(contenders, modes_for, lambda c: BUILDERS[c], args, device, out, args.batch_size, data)
     out("timing:")

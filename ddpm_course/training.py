@@ -21,7 +21,7 @@ from .mlp import drop_labels
 # %% auto #0
 __all__ = ['TARGETS', 'CONFIG_KEYS', 'HISTORY_KEYS', 'diffusion_loss', 'DiffusionLoss', 'EMA', 'warmup_cosine', 'lr_scheduler',
            'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'Trainer',
-           'smooth', 'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
+           'evaluate_every', 'smooth', 'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
 
 # %% ../nbs/08_training.ipynb #34587b41
 TARGETS = ("eps", "x0", "v")
@@ -581,6 +581,31 @@ def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / 
     set_rng_states(ck["rng"], self.generator)
     self.last_ckpt, self._window, self._t_window = (Path(path), self.step), [], time.perf_counter()
     return self
+
+# %% ../nbs/08_training.ipynb #60762020
+def evaluate_every(metric, # metric(trainer) -> float, lower is better (e.g. the FID of samples of trainer.ema's weights)
+                   every: int, # evaluate at the first log step at or after each multiple of this many steps
+                   name: str = "fid", # the history key: trainer.history[name] is a list of (step, seconds, value)
+                   best: bool = True # also write best.pt in ckpt_dir when the value is the lowest so far
+                  ):
+    "A Trainer callback: evaluate `metric` every `every` steps, record it with the step and the training time, keep best.pt."
+    if int(every) != every or every < 1: raise ValueError(f"every must be an integer >= 1, got {every!r}")
+    clock = {"t0": None, "eval": 0.0}
+    def callback(trainer, rec) -> bool:
+        hist = trainer.history.setdefault(name, [])
+        if clock["t0"] is None: clock["t0"] = time.perf_counter() - (hist[-1][1] if hist else 0.0)   # resumed: continue the clock
+        if trainer.step // every <= (hist[-1][0] if hist else 0) // every: return False
+        start = time.perf_counter()
+        value = float(metric(trainer)) if trainer.rank == 0 else 0.0
+        if trainer.world > 1:
+            box = [value]; dist.broadcast_object_list(box, src=0); value = box[0]
+        hist.append((trainer.step, start - clock["t0"] - clock["eval"], value))
+        if best and trainer.ckpt_dir is not None and value <= min(v for _, _, v in hist):
+            keep = trainer.last_ckpt                       # latest.pt stays the checkpoint that run() keeps current
+            trainer.save(trainer.ckpt_dir / "best.pt"); trainer.last_ckpt = keep
+        clock["eval"] += time.perf_counter() - start
+        return False
+    return callback
 
 # %% ../nbs/08_training.ipynb #032db85a
 def smooth(values, # a sequence of numbers

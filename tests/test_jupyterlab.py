@@ -25,7 +25,7 @@ from _jupyterlab import LabServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # The notebooks driven through the UI (stems of nbs/*.ipynb); a notebook without a slider skips only that check.
-NOTEBOOKS = ["02_forward_process", "09_ddpm_sampling", "12_guidance"]
+NOTEBOOKS = ["02_forward_process", "10_ddim", "12_guidance"]
 RUN_TIMEOUT_S = 600      # Run All on a loaded machine; the notebooks aim at about a minute of CPU time
 WIDGET_TIMEOUT_S = 120   # a slider's redraw: one more kernel call, then the browser renders it
 INSTALL = "pip install -e '.[dev]' (or pip install jupyterlab ipywidgets playwright)"

@@ -12,8 +12,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TOY_DATASETS', 'IMAGE_DATASETS', 'ToyDistribution', 'SwissRoll2D', 'SwissRoll3D', 'GaussianMixture', 'Gaussian',
-           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'online', 'image_data_available',
-           'ImageDataset', 'image_dataset', 'image_tensor']
+           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'online', 'bad_images',
+           'image_data_available', 'ImageDataset', 'image_dataset', 'image_tensor', 'image_uint8', 'image_set_bytes',
+           'StreamingImages']
 
 # %% ../nbs/01_data.ipynb #5cce98d9
 def _gen_device(generator: torch.Generator | None) -> torch.device:
@@ -381,11 +382,15 @@ def data_root(root: str | Path | None = None # an explicit folder; wins over eve
     return Path(env).expanduser() if env else Path.home() / ".cache" / "ddpm_course" / "data"
 
 # %% ../nbs/01_data.ipynb #9a4dff30
-_IMG_EXT = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+_IMG_EXT = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")   # torchvision's IMG_EXTENSIONS
 
 def _u8_to_unit(v: torch.Tensor) -> torch.Tensor:
     "uint8 pixels 0..255 -> float32 in [-1, 1] (Ho et al. 2020, §3.3)."
     return v.to(torch.float32) / 127.5 - 1
+
+def _unit_to_u8(x: torch.Tensor) -> torch.Tensor:
+    "float in [-1, 1] -> uint8, the nearest of the 256 levels (the exact inverse of _u8_to_unit on its grid)."
+    return ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 def _to_unit(img) -> torch.Tensor:
     "A PIL image, a uint8 tensor or a float tensor already in [-1, 1] -> float32 (C, H, W) in [-1, 1]."
@@ -396,9 +401,11 @@ def _to_unit(img) -> torch.Tensor:
     return x[None] if x.ndim == 2 else x
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    "Shorter side to `size`, then a centred size x size crop; x (..., C, H, W) in [-1, 1]."
+    "The centred square of side min(H, W), then bilinear with antialiasing to size x size; x (..., C, H, W) in [-1, 1]."
     from torchvision.transforms import functional as TF
-    if x.shape[-2:] != (size, size): x = TF.center_crop(TF.resize(x, size, antialias=True), [size, size])
+    s = min(x.shape[-2:])
+    if x.shape[-2] != x.shape[-1]: x = TF.center_crop(x, [s, s])          # offset round((W - s) / 2), as torchvision
+    if s != size: x = TF.resize(x, [size, size], antialias=True)
     return x.clamp(-1, 1)
 
 # %% ../nbs/01_data.ipynb #c7c0fe57
@@ -445,16 +452,80 @@ class _Digits(torch.utils.data.Dataset):
     def __len__(self): return len(self.targets)
     def __getitem__(self, i): return self.data[i], int(self.targets[i])
 
+# %% ../nbs/01_data.ipynb #e20f96d6
+def _load_rgb(path) -> "PIL.Image.Image":
+    "Decode an image file to RGB; a file that PIL cannot read to its end is a ValueError that names it."
+    from PIL import Image
+    try:
+        with Image.open(path) as im: return im.convert("RGB")
+    except Exception as e:   # UnidentifiedImageError, OSError("image file is truncated ..."), SyntaxError of a broken PNG
+        raise ValueError(f"cannot read the image file {path} ({type(e).__name__}: {e}): it is corrupt or truncated. "
+                         "Remove it (or replace it with a good copy) and run again; bad_images(folder) lists every "
+                         "such file of a folder") from e
+
+def _visible(p: Path) -> bool: return not p.name.startswith(".")
+
+def _image_files(d: Path) -> list:
+    "Image files below folder d in ImageFolder's order (sorted os.walk, sorted names), hidden files and folders skipped."
+    out = []
+    for root, _, files in sorted(os.walk(d, followlinks=True)):
+        if any(part.startswith(".") for part in Path(root).relative_to(d).parts): continue
+        out += [Path(root) / f for f in sorted(files) if not f.startswith(".") and Path(f).suffix.lower() in _IMG_EXT]
+    return out
+
 class _FlatFolder(torch.utils.data.Dataset):
-    "Every image file directly in a folder, sorted by name, with label 0."
+    "Every image file directly in a folder, sorted by name, all with label 0 (no classes)."
     classes = ["0"]
     def __init__(self, path: Path):
-        self.files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() in _IMG_EXT)
-        if not self.files: raise FileNotFoundError(f"no images ({', '.join(_IMG_EXT)}) found in {path}")
+        self.root = Path(path)
+        self.files = sorted(p for p in self.root.iterdir() if p.is_file() and _visible(p) and p.suffix.lower() in _IMG_EXT)
+        self.targets = [0] * len(self.files)
     def __len__(self): return len(self.files)
+    def __getitem__(self, i): return _load_rgb(self.files[i]), 0
+
+class _ClassFolders(torch.utils.data.Dataset):
+    "torchvision ImageFolder's layout: one subfolder per class, labels 0..K-1 in sorted order, images anywhere below."
+    def __init__(self, path: Path):
+        self.root = Path(path)
+        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir() and _visible(d))
+        self.class_to_idx = {c: k for k, c in enumerate(self.classes)}
+        self.samples = [(f, k) for k, c in enumerate(self.classes) for f in _image_files(self.root / c)]
+        self.targets = [k for _, k in self.samples]
+        have = set(self.targets)
+        empty = [c for k, c in enumerate(self.classes) if k not in have]
+        if empty:
+            raise FileNotFoundError(f"the class folder(s) {empty} of {self.root} hold no images ({', '.join(_IMG_EXT)}): "
+                                    "add images to them or remove them (each subfolder is a class)")
+    def __len__(self): return len(self.samples)
     def __getitem__(self, i):
-        from PIL import Image
-        with Image.open(self.files[i]) as im: return im.convert("RGB"), 0
+        f, k = self.samples[i]
+        return _load_rgb(f), k
+
+# %% ../nbs/01_data.ipynb #a4721a38
+def _image_folder(path: Path):
+    "The dataset of a folder: class subfolders (ImageFolder's layout, with labels) or images directly inside (label 0)."
+    path = Path(path)
+    subdirs = sorted(d.name for d in path.iterdir() if d.is_dir() and _visible(d))
+    loose = [p for p in path.iterdir() if p.is_file() and _visible(p) and p.suffix.lower() in _IMG_EXT]
+    if subdirs and loose:
+        raise ValueError(f"{path} holds both image files ({len(loose)}) and subfolders ({subdirs[:3]}...): put every image "
+                         "in a class subfolder (labels from the folder names) or all of them directly in the folder (no labels)")
+    if subdirs: return _ClassFolders(path)
+    if not loose:
+        raise FileNotFoundError(f"no images ({', '.join(_IMG_EXT)}) found in {path}: put the image files in it, directly "
+                                "(no labels) or in one subfolder per class (ImageFolder's layout, labels from the folder names)")
+    return _FlatFolder(path)
+
+def bad_images(path: str | Path, # a folder of images (flat, or with class subfolders)
+               progress: bool = False # show a progress bar
+              ) -> list:
+    "Every image file below `path` that PIL cannot decode to its end (corrupt or truncated): remove or replace them."
+    from tqdm.auto import tqdm
+    bad = []
+    for f in tqdm(_image_files(Path(path)), desc="decoding", disable=not progress):
+        try: _load_rgb(f)
+        except ValueError: bad.append(f)
+    return bad
 
 # %% ../nbs/01_data.ipynb #c62fe51b
 def _torchvision_set(key, r, train, download):
@@ -477,8 +548,7 @@ def _named_set(key, root, train, download):
     if key == "cifar10":
         jpeg = r / "cifar10-jpeg" / ("train" if train else "test")
         if jpeg.is_dir() and not (r / "cifar-10-batches-py").is_dir() and download is not True:
-            from torchvision import datasets
-            return datasets.ImageFolder(str(jpeg))
+            return _ClassFolders(jpeg)
     return _torchvision_set(key, r, train, download)
 
 def _missing(key, root, train) -> FileNotFoundError:
@@ -503,7 +573,6 @@ def _fallback(key, root, train):
 
 def _base_dataset(name, root=None, train=True, download=None, fallback=False):
     "The underlying dataset of `name` (items: (PIL image | tensor, label))."
-    from torchvision import datasets
     key = str(name).lower().replace("-", "_")
     if key in _NATIVE:
         ds = _named_set(key, root, train, download)
@@ -512,8 +581,7 @@ def _base_dataset(name, root=None, train=True, download=None, fallback=False):
         raise _missing(key, root, train)
     if key == "digits": return _Digits(train)
     path = Path(str(name)).expanduser()
-    if path.is_dir():
-        return datasets.ImageFolder(str(path)) if any(p.is_dir() for p in path.iterdir()) else _FlatFolder(path)
+    if path.is_dir(): return _image_folder(path)
     if os.sep in str(name) or str(name).startswith((".", "~")) or path.suffix:
         raise FileNotFoundError(f"image folder {path} does not exist; pass a folder of images (class subfolders, "
                                 "or images directly inside it)")
@@ -534,7 +602,7 @@ def image_data_available(name: str, # "mnist", "fashion_mnist" or "cifar10" ("di
 class ImageDataset(torch.utils.data.Dataset):
     "Wraps a dataset of (image, label): items become (float32 (C, H, W) in [-1, 1], int label), resized and flipped."
     def __init__(self, base, # a dataset whose items are (PIL image | uint8 tensor | float tensor in [-1, 1], label)
-                 size: int | None = None, # shorter side to `size`, then a centred square crop
+                 size: int | None = None, # the centred square crop, resized to size x size
                  flip: bool = False, # random left-right flips with probability 1/2
                  generator: torch.Generator | None = None # the stream of the flip coins (global stream if None)
                 ):
@@ -557,7 +625,7 @@ def _check_size(size):
 def image_dataset(name: str | Path, # "mnist", "fashion_mnist", "cifar10", "digits", or a path to a folder of images
                   root: str | Path | None = None, # data folder (default: data_root())
                   train: bool = True, # the train split (else test)
-                  size: int | None = None, # resize: shorter side to `size`, centred square crop
+                  size: int | None = None, # the centred square crop, resized to size x size (bilinear, antialiased)
                   flip: bool = False, # random horizontal flips (p = 1/2)
                   download: bool | None = None, # True: download if missing; False: never; None: if the host answers
                   generator: torch.Generator | None = None, # stream of the flip coins
@@ -568,6 +636,15 @@ def image_dataset(name: str | Path, # "mnist", "fashion_mnist", "cifar10", "digi
     return ImageDataset(_base_dataset(name, root, train, download, fallback), size=size, flip=flip, generator=generator)
 
 # %% ../nbs/01_data.ipynb #973e01f0
+def _check_count(n):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+
+def _evenly(N: int, n: int | None) -> torch.Tensor:
+    "min(n, N) indices floor(i N / m), evenly spaced over 0..N-1; all of them when n is None."
+    m = N if n is None else min(int(n), N)
+    return torch.arange(m) * N // m
+
 def image_tensor(name: str | Path, # as for image_dataset
                  root: str | Path | None = None, # data folder (default: data_root())
                  train: bool = True, # the train split (else test)
@@ -577,13 +654,9 @@ def image_tensor(name: str | Path, # as for image_dataset
                  fallback: bool = True # as for image_dataset
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     "A whole image set in memory: (x float32 (N, C, H, W) in [-1, 1], y long (N,))."
-    _check_size(size)
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    _check_size(size); _check_count(n)
     base = _base_dataset(name, root, train, download, fallback)
-    N = len(base)
-    m = N if n is None else min(int(n), N)
-    idx = torch.arange(m) * N // m                                 # evenly spaced; all of them when m = N
+    idx = _evenly(len(base), n)
     data = getattr(base, "data", None)
     if isinstance(base, _Digits): x, y = base.data[idx], base.targets[idx]
     elif isinstance(data, torch.Tensor) and data.dtype == torch.uint8:     # MNIST, FashionMNIST: (N, H, W)
@@ -596,3 +669,122 @@ def image_tensor(name: str | Path, # as for image_dataset
         return torch.stack([t for t, _ in items]), torch.tensor([c for _, c in items], dtype=torch.long)
     if size is not None: x = _resize(x, size)
     return x.contiguous(), y.long()
+
+# %% ../nbs/01_data.ipynb #6e767ded
+class _U8Items(torch.utils.data.Dataset):
+    "The items of a base dataset as (uint8 (C, H, W), int label): cropped and resized as in ImageDataset, rounded to 8 bits."
+    def __init__(self, base, size: int | None = None): self.base, self.size = base, size
+    def __len__(self): return len(self.base)
+    def __getitem__(self, i):
+        img, y = self.base[i]
+        if isinstance(img, torch.Tensor) and not img.is_floating_point(): v = img if img.ndim == 3 else img[None]
+        elif isinstance(img, torch.Tensor): v = _unit_to_u8(img)               # a float image in [-1, 1] (the digits)
+        else:
+            from torchvision.transforms.functional import pil_to_tensor
+            v = pil_to_tensor(img)                                           # (C, H, W) uint8
+        if self.size is not None and tuple(v.shape[-2:]) != (self.size, self.size):
+            v = _unit_to_u8(_resize(_u8_to_unit(v), self.size))
+        return v, int(y)
+
+def _stack_u8(items, m: int, name, progress: bool, num_workers: int):
+    "The m uint8 images of a DataLoader over `items` in one preallocated (m, C, H, W) tensor, and their labels."
+    from tqdm.auto import tqdm
+    loader = torch.utils.data.DataLoader(items, batch_size=64, num_workers=num_workers, collate_fn=list)
+    x, y, k = None, torch.empty(m, dtype=torch.long), 0
+    for batch in tqdm(loader, desc=f"reading {name}", disable=not progress, total=len(loader)):
+        for v, c in batch:
+            if x is None: x = torch.empty((m, *v.shape), dtype=torch.uint8)
+            if v.shape != x.shape[1:]:
+                raise ValueError(f"the images of {name} differ in size ({tuple(x.shape[1:])} and {tuple(v.shape)}): "
+                                 "pass size= to crop and resize them all to one square size")
+            x[k], y[k] = v, c; k += 1
+    return x, y
+
+# %% ../nbs/01_data.ipynb #4691f744
+def image_uint8(name: str | Path, # as for image_dataset: a named set or a folder of images
+                root: str | Path | None = None, # data folder (default: data_root())
+                train: bool = True, # the train split (else test)
+                n: int | None = None, # at most n images, at evenly spaced indices (all if None)
+                size: int | None = None, # the centred square crop, resized to size x size
+                download: bool | None = None, # as for image_dataset
+                fallback: bool = True, # as for image_dataset
+                num_workers: int = 0, # DataLoader workers that decode a folder's images in parallel
+                progress: bool = False # a progress bar while a folder is read
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    "A whole image set as 8-bit pixels, for DeviceImages: (x uint8 (N, C, H, W), y long (N,))."
+    _check_size(size); _check_count(n)
+    base = _base_dataset(name, root, train, download, fallback)
+    idx = _evenly(len(base), n)
+    data, y = getattr(base, "data", None), torch.as_tensor(getattr(base, "targets", []))
+    if size is None and isinstance(data, torch.Tensor) and data.dtype == torch.uint8:    # MNIST, FashionMNIST: (N, H, W)
+        return data[idx][:, None].contiguous(), y[idx].long()
+    if size is None and isinstance(data, np.ndarray) and data.dtype == np.uint8:          # torchvision CIFAR10: (N, H, W, C)
+        return torch.from_numpy(data[idx.numpy()]).permute(0, 3, 1, 2).contiguous(), y[idx].long()
+    if not isinstance(base, (_FlatFolder, _ClassFolders)):      # resized, or the digits: through the float path, rounded
+        x, y = image_tensor(name, root, train, n, size, download, fallback)
+        return _unit_to_u8(x), y
+    items = torch.utils.data.Subset(_U8Items(base, size), idx.tolist())
+    return _stack_u8(items, len(idx), name, progress, num_workers)
+
+def image_set_bytes(name: str | Path, # as for image_uint8
+                    root: str | Path | None = None, train: bool = True, n: int | None = None, size: int | None = None,
+                    download: bool | None = None, fallback: bool = True) -> int:
+    "N * C * H * W, the bytes of the set as 8-bit pixels, from its length and one decoded image."
+    _check_size(size); _check_count(n)
+    base = _base_dataset(name, root, train, download, fallback)
+    C, H, W = _U8Items(base, size)[0][0].shape
+    return len(_evenly(len(base), n)) * C * H * W
+
+# %% ../nbs/01_data.ipynb #c1dc8ca0
+class StreamingImages:
+    "An image set read from disk in shuffled uint8 batches by a DataLoader, converted and flipped on the device; .sample like DeviceImages."
+    def __init__(self, name: str | Path, # as for image_dataset: a named set or a folder of images
+                 root: str | Path | None = None, train: bool = True,
+                 size: int | None = None, # the centred square crop, resized to size x size
+                 flip: bool = True, # random horizontal flips, p = 1/2, drawn from sample's generator
+                 num_workers: int = 0, # DataLoader worker processes (decoding runs there)
+                 seed: int = 0, # the loader's shuffling stream (one permutation per epoch)
+                 download: bool | None = None, fallback: bool = True):
+        _check_size(size)
+        base = _base_dataset(name, root, train, download, fallback)
+        self.items, self.name, self.size, self.flip = _U8Items(base, size), str(name), size, bool(flip)
+        self.num_workers, self.seed, self.classes = int(num_workers), int(seed), getattr(base, "classes", None)
+        self.labelled = not isinstance(base, _FlatFolder)
+        self._n = self._loader = self._it = None
+
+    def __len__(self): return len(self.items)
+    def __repr__(self): return f"StreamingImages({self.name!r}, n={len(self)}, size={self.size}, flip={self.flip}, seed={self.seed})"
+
+    def loader(self, batch_size: int) -> torch.utils.data.DataLoader:
+        "Shuffled batches (uint8 (B, C, H, W), long (B,)), the last incomplete one dropped; pinned when there is a GPU."
+        return torch.utils.data.DataLoader(self.items, batch_size=batch_size, shuffle=True, drop_last=True,
+                                           generator=torch.Generator().manual_seed(self.seed), num_workers=self.num_workers,
+                                           persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available())
+
+    def _next(self, n: int):
+        if n > len(self): raise ValueError(f"a batch of {n} is larger than the {len(self)} images of {self.name}: use a smaller batch")
+        if n != self._n: self._loader, self._n, self._it = self.loader(n), n, None
+        if self._it is not None:
+            try: return next(self._it)
+            except StopIteration: pass
+        self._it = iter(self._loader)                             # a new epoch: a new permutation
+        return next(self._it)
+
+    def _draw(self, n: int, generator, device):
+        v, y = self._next(int(n))
+        dev = torch.device(device) if device is not None else _gen_device(generator)
+        x = v.to(dev, non_blocking=True).float().div_(127.5).sub_(1.0)   # 0..255 -> [-1, 1]
+        if self.flip:
+            mirror = torch.rand(len(x), generator=generator, device=_gen_device(generator)) < 0.5
+            x = torch.where(mirror.to(dev)[:, None, None, None], x.flip(-1), x)
+        return x, y.to(dev)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        "The next n images (n, C, H, W), float32 in [-1, 1], on `device` (the generator's device if None)."
+        return self._draw(n, generator, device)[0]
+
+    def sample_with_labels(self, n: int, generator: torch.Generator | None = None, device=None):
+        "The next n images and their class labels (from the class folders), for a class-conditional net."
+        if not self.labelled: raise ValueError(f"{self.name} is a flat folder: it has no class labels (put the images in one "
+                                               "subfolder per class to train a class-conditional net)")
+        return self._draw(n, generator, device)

@@ -25,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ddpm_course.core import seed_everything, make_generator, image_grid
+from ddpm_course.data import image_uint8
 from ddpm_course.ddim import ddim_step, ddim_timesteps, sigmas_from_timesteps
 from ddpm_course.gpu import DeviceImages, ema_decay_for
 from ddpm_course.metrics import inception_fid, inception_stats
@@ -38,25 +39,19 @@ def say(*a):
     s = " ".join(str(x) for x in a); print(s, flush=True); LOG.append(s)
 
 def pack(src: str, out: str, shard_mib: int = 28):
-    "The JPEG ImageFolder at `src` as uint8 (N, 3, 32, 32) shards of about `shard_mib` MiB (compressed npz), with labels."
-    from torchvision.datasets import ImageFolder
-    ds = ImageFolder(src)
-    x = np.stack([np.asarray(ds.loader(p).convert("RGB"), dtype=np.uint8) for p, _ in ds.samples]).transpose(0, 3, 1, 2)
-    y = np.asarray([c for _, c in ds.samples], dtype=np.int64)
+    "The image folder at `src` as uint8 (N, 3, 32, 32) shards of about `shard_mib` MiB each (npz), with labels."
+    x, y = (t.numpy() for t in image_uint8(src, size=32, num_workers=8, fallback=False, progress=True))
     Path(out).mkdir(parents=True, exist_ok=True)
-    per = max(1, shard_mib * 2**20 // (x[0].nbytes))        # images per shard before compression (JPEG-decoded pixels compress little)
+    per = max(1, shard_mib * 2**20 // x[0].nbytes)          # images per shard (decoded pixels compress little)
     for k, lo in enumerate(range(0, len(x), per)):
         np.savez_compressed(Path(out) / f"shard_{k:02d}.npz", x=x[lo:lo + per], y=y[lo:lo + per])
     say(f"packed {len(x)} images of {src} into {math.ceil(len(x) / per)} shards in {out}")
 
 def load(data: str) -> torch.Tensor:
-    "uint8 (N, 3, 32, 32) from a folder of shards written by pack, or an ImageFolder of images."
+    "uint8 (N, 3, 32, 32) from a folder of shards written by pack, or from an image folder (chapter 01's reader)."
     shards = sorted(Path(data).glob("shard_*.npz"))
     if shards: return torch.from_numpy(np.concatenate([np.load(s)["x"] for s in shards]))
-    from torchvision.datasets import ImageFolder
-    ds = ImageFolder(data)
-    return torch.from_numpy(np.stack([np.asarray(ds.loader(p).convert("RGB").resize((32, 32)), dtype=np.uint8)
-                                      for p, _ in ds.samples]).transpose(0, 3, 1, 2).copy())
+    return image_uint8(data, size=32, num_workers=8, fallback=False, progress=True)[0]
 
 @torch.no_grad()
 def ddim_samples(net, sched, n: int, steps: int, batch: int, device, seed: int, shape, bf16: bool) -> torch.Tensor:

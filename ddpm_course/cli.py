@@ -15,6 +15,8 @@ __all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFA
            'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'demo_parser',
            'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32', 'check_batch', 'auto_batch_size',
            'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo', 'demo_main', 'sample_parser',
+           'progressive_indices', 'class_labels', 'guided_denoiser', 'read_image', 'ddim_interpolate',
+           'index_generator', 'per_sample_randn', 'to_uint8', 'sample_batches', 'sample_pngs', 'check_sample_options',
            'run_sample', 'sample_main']
 
 # %% ../nbs/11a_cli.ipynb #336aa1b5
@@ -173,14 +175,15 @@ def draw_samples(denoiser, # D(x, sigma) -> x0_hat, e.g. from load_denoiser
                  steps: int, # the number of sampling steps
                  noise, # the initial standard normal noise, (n, ...)
                  generator=None, # the stream of the stochastic steps (DDPM)
-                 keep=() # state indices to keep for a GIF, e.g. gif_indices(steps)
+                 keep=(), # state indices to keep for a GIF, e.g. gif_indices(steps)
+                 cond=None # class labels (n,) for a class-conditional denoiser, or None
                 ):
     "Run one sampler from `noise`: (samples on the CPU, the kept SampleStates; the last one holds the samples)."
     import torch
     from ddpm_course.sampling import sample_loop, take_states
     step, sigmas = sampler_grid(sampler, denoiser, steps)
     with torch.no_grad():
-        kept = take_states(sample_loop(step, denoiser, sigmas, noise, generator=generator), set(keep) | {len(sigmas) - 2})
+        kept = take_states(sample_loop(step, denoiser, sigmas, noise, generator=generator, cond=cond), set(keep) | {len(sigmas) - 2})
     return kept[-1].x.cpu(), kept
 
 # %% ../nbs/11a_cli.ipynb #524a1434
@@ -804,13 +807,24 @@ def demo_main(argv: list[str] | None = None # the arguments (default: sys.argv[1
     return _main(demo_parser(), run_demo, argv)
 
 # %% ../nbs/11a_cli.ipynb #b4486260
+def _scale_arg(s: str) -> float:
+    "An argparse `type` for the guidance scale: a finite number >= 0."
+    try: v = float(s)
+    except ValueError: v = float("nan")
+    if not 0 <= v < float("inf"): raise argparse.ArgumentTypeError(f"must be a number >= 0 (0: unconditional, 1: conditional, > 1: guided), got {s!r}")
+    return v
+
 def sample_parser() -> CLIParser:
     "The options of ddpm-sample."
     p = CLIParser(prog="ddpm-sample", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Sample from a checkpoint written by ddpm-demo (its EMA weights): writes samples.npy, samples.png "
-                    "(an image grid, or a scatter plot for points), and on request the denoising GIF and an interpolation.",
+                    "(an image grid, or a scatter plot for points), and on request the denoising GIF, a progressive strip, "
+                    "interpolations, or a folder of PNGs for an FID tool.",
         epilog="examples:\n  ddpm-sample --ckpt runs/demo/latest.pt\n"
-               "  ddpm-sample --ckpt runs/mnist/latest.pt --sampler heun --sample-steps 18 --n 64 --gif --interpolate")
+               "  ddpm-sample --ckpt runs/mnist/latest.pt --sampler heun --sample-steps 18 --n 64 --gif --interpolate\n"
+               "  ddpm-sample --ckpt runs/mnist/latest.pt --progressive --interpolate-images 0 1   # two training images\n"
+               "  ddpm-sample --ckpt runs/cifar/latest.pt --class 3 --guidance 2 --n 64\n"
+               "  ddpm-sample --ckpt runs/cifar/latest.pt --png-dir fid/samples --n 10000 --batch-size 500 --device cuda")
     a = p.add_argument
     a("--ckpt", required=True, help="the checkpoint, e.g. runs/demo/latest.pt")
     a("--out", default=None, help="the output folder (default: a folder 'samples' beside the checkpoint)")
@@ -822,16 +836,29 @@ def sample_parser() -> CLIParser:
     a("--gif", action="store_true", help="also write the denoising GIF (denoising.gif)")
     a("--interpolate", action="store_true", help="also write interpolation.png: slerp between initial noises, decoded "
       "deterministically (DDIM if --sampler ddpm)")
+    a("--progressive", action="store_true", help="images: also write progressive.png, x0_hat (the denoiser's clean image) "
+      "at 8 evenly spaced steps of the run (columns) for its first 4 samples (rows)")
+    a("--interpolate-images", nargs=2, metavar=("A", "B"), default=None, help="images: also write interpolation_images.png: "
+      "A and B (image files, or indices of training images) DDIM-inverted to their noises, slerp between the noises, "
+      "each decoded by DDIM (eta = 0)")
+    a("--class", dest="class_label", metavar="K", type=int_at_least(0), default=None, help="class-conditional checkpoints: "
+      "sample class K (0 ... classes - 1)")
+    a("--guidance", metavar="W", type=_scale_arg, default=None, help="with --class: classifier-free guidance scale "
+      "(0 unconditional, 1 plain conditional, > 1 guided; default: 1)")
+    a("--png-dir", metavar="DIR", default=None, help="images: write the --n samples as DIR/000000.png, 000001.png, ... "
+      "(nothing else), for any FID tool; image i depends only on --seed and i, not on --batch-size")
+    a("--batch-size", type=int_at_least(1), default=256, help="images per batch of --png-dir (default: 256)")
+    a("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar over the batches of --png-dir (default: on)")
     a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, PyTorch's own choice for images)")
     a("--download", action=argparse.BooleanOptionalAction, default=None, help="fetch the held-out images of the course FID "
       "if they are missing; --no-download never does (default: download if missing and the host answers)")
     a("--data-root", metavar="DIR", default=None, help="folder of the image sets, for the course FID of MNIST-like samples "
-      "(default: $DDPM_COURSE_DATA, else ~/.cache/ddpm_course/data)")
+      "and the training images of --interpolate-images (default: $DDPM_COURSE_DATA, else ~/.cache/ddpm_course/data)")
     return p
 
 # %% ../nbs/11a_cli.ipynb #f8de2a63
-def _interpolation(path, denoiser, sampler, steps, shape, seed, samples):
+def _interpolation(path, denoiser, sampler, steps, shape, seed, samples, label=None, device=None):
     "Decode slerp paths between pairs of noises: an image strip (rows of 9) or paths drawn over the points."
     import torch
     from matplotlib.figure import Figure
@@ -843,8 +870,8 @@ def _interpolation(path, denoiser, sampler, steps, shape, seed, samples):
     if len(shape) == 1: z1 = z1 * z0.norm(dim=1, keepdim=True) / z1.norm(dim=1, keepdim=True)   # equal norms: slerp is an arc
     alpha = torch.linspace(0, 1, m, dtype=torch.float64)
     z = slerp(z0.repeat_interleave(m, 0), z1.repeat_interleave(m, 0), alpha.repeat(pairs))   # (pairs * m, ...)
-    dev = next(denoiser.parameters()).device
-    x, _ = draw_samples(denoiser, sampler, steps, z.to(dev))
+    dev = device or next(denoiser.parameters()).device
+    x, _ = draw_samples(denoiser, sampler, steps, z.to(dev), cond=class_labels(label, len(z), dev))
     if len(shape) == 3: return save_grid(x.clamp(-1, 1), path, nrow=m)
     fig = Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.add_subplot()
@@ -857,6 +884,171 @@ def _interpolation(path, denoiser, sampler, steps, shape, seed, samples):
     fig.tight_layout(); fig.savefig(path)
     return Path(path)
 
+# %% ../nbs/11a_cli.ipynb #1c786d49
+def progressive_indices(steps: int, # N, the steps of the run
+                        m: int = 8 # columns of the strip (fewer for short runs)
+                       ) -> list[int]:
+    "State indices 0 ... N - 1 at m evenly spaced steps of the run: the first step's x0_hat to the last one's (the samples)."
+    return sorted({round(j * (steps - 1) / max(m - 1, 1)) for j in range(m)})
+
+def class_labels(label: int | None, # the class K, or None (unconditional)
+                 n: int, # how many samples
+                 device="cpu"):
+    "The labels (n,) of class K for the sampler, or None."
+    import torch
+    return None if label is None else torch.full((n,), int(label), dtype=torch.long, device=device)
+
+def guided_denoiser(denoiser, # a VPDenoiser of a class-conditional network (net.num_classes set)
+                    scale: float # W: 0 unconditional, 1 plain conditional, > 1 guided
+                   ):
+    "Classifier-free guidance (chapter 12's cfg_denoiser, one batched call) with the schedule and sigma range the grids read."
+    from ddpm_course.guidance import cfg_denoiser
+    D_w = cfg_denoiser(denoiser, scale, null_cond=denoiser.net.num_classes, batched=True)
+    D_w.schedule, D_w.sigma_min, D_w.sigma_max = denoiser.schedule, denoiser.sigma_min, denoiser.sigma_max
+    return D_w
+
+def read_image(path: str | Path, # an image file (PNG, JPEG, ...)
+               channels: int, # the network's channels: 1 (grey) or 3 (RGB)
+               size: int # the network's image size S
+              ):
+    "An image file as the network's data: (C, S, S) float32 in [-1, 1]; shorter side to S, then a centred crop (chapter 01)."
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+    p = Path(path).expanduser()
+    if not p.is_file(): raise FileNotFoundError(f"no image file at {p}; pass an image file or the index of a training image")
+    try:
+        with Image.open(p) as im: a = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+    except OSError as e:                                                 # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"{p} is not an image that PIL can read ({one_line(e)})") from None
+    x = torch.from_numpy(a.copy()).float().div(127.5).sub(1)
+    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)                     # (C, H, W)
+    if x.shape[-2:] != (size, size): x = TF.center_crop(TF.resize(x, size, antialias=True), [size, size]).clamp(-1, 1)
+    return x
+
+# %% ../nbs/11a_cli.ipynb #5f6a14a8
+def ddim_interpolate(denoiser, # D(x, sigma, cond=None) -> x0_hat (plain or guided), with .schedule
+                     x_a, # the first image (C, S, S) in [-1, 1]
+                     x_b, # the second image, same shape
+                     steps: int = 50, # DDIM steps of the inversion and of the decodings
+                     m: int = 9, # points on the arc, both ends included
+                     label: int | None = None # the class of a class-conditional denoiser, or None
+                    ):
+    "DDIM-invert two images to their noises, slerp between them and decode each point with DDIM, eta = 0: (decoded (m, ...), noises (2, ...))."
+    import torch
+    from ddpm_course.ddim import ddim_invert, slerp
+    sigmas = sampler_grid("ddim", denoiser, steps)[1]
+    x = torch.stack([x_a, x_b])                                          # (2, C, S, S)
+    with torch.no_grad(): z = ddim_invert(denoiser, x, sigmas, cond=class_labels(label, 2, x.device))
+    alpha = torch.linspace(0, 1, m, dtype=torch.float64)
+    zs = slerp(z[:1].expand(m, *z.shape[1:]), z[1:].expand(m, *z.shape[1:]), alpha)   # (m, C, S, S), ends z_A and z_B
+    decoded, _ = draw_samples(denoiser, "ddim", steps, zs, cond=class_labels(label, m, x.device))
+    return decoded, z.cpu()
+
+# %% ../nbs/11a_cli.ipynb #c902195c
+def index_generator(seed: int, # the run's seed
+                    i: int # the image's index
+                   ):
+    "The generator of image i of a run: its own stream, seeded from (seed, i) by numpy's SeedSequence."
+    import numpy as np
+    from ddpm_course.core import make_generator
+    return make_generator(int(np.random.SeedSequence([int(seed) % 2**64, int(i)]).generate_state(1, np.uint64)[0]))
+
+def per_sample_randn(marker, # the torch.Generator handed to the sampler as its generator
+                     generators # one generator per sample of the batch
+                    ):
+    "A context in which torch.randn((B, ...), generator=marker) draws row j from generators[j]; every other call is untouched."
+    import torch
+    from torch.overrides import TorchFunctionMode
+    class _PerSample(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is not torch.randn or kwargs.get("generator") is not marker: return func(*args, **kwargs)
+            size = tuple(args[0]) if len(args) == 1 and not isinstance(args[0], int) else tuple(args)
+            if size[0] != len(generators): raise ValueError(f"a draw of {size[0]} rows for a batch of {len(generators)} generators")
+            kw = {k: v for k, v in kwargs.items() if k not in ("generator", "device")}
+            return torch.stack([torch.randn(size[1:], generator=g, **kw) for g in generators]).to(kwargs.get("device") or "cpu")
+    return _PerSample()
+
+def to_uint8(x # images (B, C, S, S) in [-1, 1]
+            ):
+    "8-bit pixels (B, S, S) for grey images or (B, S, S, 3) for RGB, as PNG files hold them."
+    import torch
+    u = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return (u[:, 0] if u.shape[1] == 1 else u.permute(0, 2, 3, 1)).numpy()
+
+# %% ../nbs/11a_cli.ipynb #7d561e48
+def sample_batches(denoiser, # D(x, sigma, cond=None) -> x0_hat (plain or guided), with .schedule
+                   sampler: str, # one of SAMPLERS
+                   steps: int, # sampling steps
+                   n: int, # how many images
+                   shape: tuple, # (C, S, S)
+                   seed: int = 0, # image i is drawn from index_generator(seed, i)
+                   batch_size: int = 256, # images per batch (does not change the images)
+                   label: int | None = None, # the class of a class-conditional denoiser, or None
+                   device="cpu", # where the network runs
+                   progress: bool = False # a tqdm.auto bar over the batches
+                  ):
+    "Yield (indices, images on the CPU) batch by batch; image i depends only on (seed, i), not on batch_size."
+    import contextlib
+    import torch
+    from tqdm.auto import tqdm
+    marker, starts = torch.Generator(), range(0, n, batch_size)
+    for a in tqdm(starts, total=len(starts), unit="batch", desc="ddpm-sample", disable=not progress):
+        idx = range(a, min(a + batch_size, n))
+        gens = [index_generator(seed, i) for i in idx]
+        noise = torch.stack([torch.randn(shape, generator=g) for g in gens]).to(device)    # each image's first draw
+        with per_sample_randn(marker, gens) if sampler == "ddpm" else contextlib.nullcontext():
+            x, _ = draw_samples(denoiser, sampler, steps, noise, marker, cond=class_labels(label, len(idx), device))
+        yield idx, x
+
+def sample_pngs(denoiser, sampler: str, steps: int, n: int, shape: tuple,
+                out_dir: str | Path, # the folder of the PNG files
+                seed: int = 0, batch_size: int = 256, label: int | None = None, device="cpu", progress: bool = True
+               ) -> list[Path]:
+    "Write n samples of sample_batches (same arguments) as out_dir/000000.png, 000001.png, ..."
+    from PIL import Image
+    out_dir, paths = Path(out_dir), []
+    for idx, x in sample_batches(denoiser, sampler, steps, n, shape, seed, batch_size, label, device, progress):
+        for i, img in zip(idx, to_uint8(x)):
+            paths.append(out_dir / f"{i:06d}.png"); Image.fromarray(img).save(paths[-1])
+    return paths
+
+# %% ../nbs/11a_cli.ipynb #c8fc442e
+_IMAGE_FLAGS = (("progressive", "--progressive"), ("interpolate_images", "--interpolate-images"), ("png_dir", "--png-dir"))
+
+def check_sample_options(args: argparse.Namespace, # parsed by sample_parser()
+                         net, # the checkpoint's network
+                         ckpt: Path # the checkpoint's path (for the messages)
+                        ):
+    "Refuse, before sampling, options that do not fit the checkpoint: image flags on points, --class on an unconditional model."
+    given = [flag for key, flag in _IMAGE_FLAGS if getattr(args, key)]
+    if hasattr(net, "dim") and given:
+        raise ValueError(f"{given[0]} is for image checkpoints; {ckpt} holds a model of {net.dim}-D points "
+                         "(for points: --gif, --interpolate)")
+    classes = getattr(net, "num_classes", None)
+    if args.guidance is not None and args.class_label is None:
+        raise ValueError("--guidance W scales the guidance towards a class: give the class with --class K")
+    if args.class_label is not None and classes is None:
+        raise ValueError(f"--class needs a class-conditional checkpoint; {ckpt} holds an unconditional model "
+                         "(trained without labels): leave out --class and --guidance")
+    if args.class_label is not None and args.class_label >= classes:
+        raise ValueError(f"--class {args.class_label} is out of range: the model of {ckpt} knows {classes} classes, 0 to {classes - 1}")
+    if args.png_dir and (args.gif or args.progressive or args.interpolate or args.interpolate_images):
+        raise ValueError("--png-dir writes only the PNG files; run ddpm-sample again without it for the GIF, the "
+                         "progressive strip or the interpolations")
+    if args.png_dir: _writable_dir(Path(args.png_dir).expanduser())
+
+def _writable_dir(d: Path) -> Path:
+    "Create the folder d if needed and check that a file can be written in it."
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        (d / ".ddpm_sample_write_test").write_bytes(b""); (d / ".ddpm_sample_write_test").unlink()
+    except OSError as e:
+        raise OSError(f"cannot write into --png-dir {d} ({e.strerror or type(e).__name__}): pass a folder you can write to") from None
+    return d
+
 # %% ../nbs/11a_cli.ipynb #85ef9122
 def run_sample(args: argparse.Namespace # parsed by sample_parser()
               ) -> dict:
@@ -866,10 +1058,51 @@ def run_sample(args: argparse.Namespace # parsed by sample_parser()
     device = _device(args.device)
     denoiser, config, step = load_denoiser(ckpt, device)
     net = denoiser.net
+    check_sample_options(args, net, ckpt)
+    if args.class_label is not None: denoiser = guided_denoiser(denoiser, 1.0 if args.guidance is None else args.guidance)
     shape = (net.dim,) if hasattr(net, "dim") else (net.in_channels, net.image_size, net.image_size)
     with _threads(args.threads or (1 if len(shape) == 1 and device == "cpu" else None)):
         return _run_sample(args, ckpt, device, denoiser, config, step, shape)
 
+def _run_pngs(args, denoiser, n: int, k: int, shape: tuple, seed: int, device) -> dict:
+    "--png-dir: n images as PNG files, in batches; nothing else is written."
+    d = Path(args.png_dir).expanduser()
+    t0 = time.perf_counter()
+    paths = sample_pngs(denoiser, args.sampler, k, n, shape, d, seed, args.batch_size, args.class_label, device, args.progress)
+    print(f"{args.sampler.upper()}, {k} steps: {n} images in {time.perf_counter() - t0:.1f} s, batches of {min(args.batch_size, n)}")
+    stale = len(list(d.glob("*.png"))) - n
+    print(f"wrote {n} PNG files ({shape[-1]} x {shape[-1]}, {'grey' if shape[0] == 1 else 'RGB'}) into {d}: "
+          f"{paths[0].name} ... {paths[-1].name}" + (f"; note: {stale} other PNG files were already there" if stale > 0 else ""))
+    return dict(paths={"png_dir": d}, pngs=paths)
+
+def _image_extras(args, out: Path, denoiser, k: int, kept, prog: list, label, device, ends) -> dict:
+    "The progressive strip and the interpolation between two images (ends: the two images, or None), as the options ask."
+    import torch
+    paths, res = {}, {}
+    if args.progressive:
+        strip = torch.stack([st.x0_hat[:4].cpu() for st in kept if st.i in prog], 1).clamp(-1, 1)   # (rows, columns, C, S, S)
+        paths["progressive"] = _wrote(save_grid(strip.flatten(0, 1), out / "progressive.png", nrow=len(prog)), "progressive",
+                                      f" (x0_hat after steps {', '.join(str(i + 1) for i in prog)})")
+        res["progressive"] = strip
+    if ends is not None:
+        ks = k if args.sampler == "ddim" else default_sample_steps("ddim", "images")
+        dec, z = ddim_interpolate(denoiser, ends[0].to(device), ends[1].to(device), ks, label=label)
+        row = torch.cat([ends[0][None], dec.clamp(-1, 1), ends[1][None]])
+        paths["interpolation_images"] = _wrote(save_grid(row, out / "interpolation_images.png", nrow=len(row)),
+                                               "interpolation", f" (A, 9 DDIM decodings, B; DDIM, {ks} steps)")
+        res.update(interpolation_images=dec, latents=z, ends=torch.stack(ends))
+    return dict(paths=paths, **res)
+
+def _image_arg(a: str, config: dict, shape: tuple, args):
+    "An --interpolate-images argument: an image file, or the index of an image of the checkpoint's training set."
+    if Path(a).expanduser().is_file() or not a.isdigit(): return read_image(a, shape[0], shape[-1])
+    from ddpm_course.data import image_tensor
+    if not config.get("cli.data"): raise ValueError(f"--interpolate-images {a}: the checkpoint does not say its training set; pass image files")
+    x, _ = image_tensor(config["cli.data"], root=args.data_root, size=shape[-1], download=args.download, fallback=False)
+    if int(a) >= len(x): raise ValueError(f"--interpolate-images {a}: the training set {config['cli.data']!r} has {len(x)} images, 0 to {len(x) - 1}")
+    return x[int(a)]
+
+# %% ../nbs/11a_cli.ipynb #d9a7176a
 def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
     import numpy as np
     import torch
@@ -879,14 +1112,19 @@ def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
     cpu = str(device).startswith("cpu")
     n = args.n or (TOY_DEFAULTS if kind == "toy" else IMAGE_CPU_DEFAULTS if cpu else IMAGE_DEFAULTS)["n_samples"]
     k = args.sample_steps or default_sample_steps(args.sampler, kind, denoiser.schedule.T, cpu=cpu and kind == "images")
+    check_sample_steps(args.sampler, k, denoiser.schedule.T)
     seed = args.seed if args.seed is not None else config.get("seed", 0) + 1
+    label, guided = args.class_label, "" if args.class_label is None else f", class {args.class_label}, guidance {float(denoiser.scale):g}"
+    print(f"checkpoint {ckpt}: {config['net']} at step {step}, data {config.get('cli.data', config['data'])!r}; device: {device}{guided}")
+    if args.png_dir: return _run_pngs(args, denoiser, n, k, shape, seed, device)
+    ends = [_image_arg(a, config, shape, args) for a in args.interpolate_images] if args.interpolate_images else None
     out = Path(args.out).expanduser() if args.out else ckpt.parent / "samples"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"checkpoint {ckpt}: {config['net']} at step {step}, data {config.get('cli.data', config['data'])!r}; device: {device}")
     g = make_generator(seed)
+    gif, prog = set(gif_indices(k)) if args.gif else set(), progressive_indices(k) if args.progressive else []
     t0 = time.perf_counter()
-    x, kept = draw_samples(denoiser, args.sampler, k, torch.randn((n, *shape), generator=g).to(device), g,
-                           keep=gif_indices(k) if args.gif else ())
+    x, kept = draw_samples(denoiser, args.sampler, k, torch.randn((n, *shape), generator=g).to(device), g, keep=gif | set(prog),
+                           cond=class_labels(label, n, device))
     line = f"{args.sampler.upper()}, {k} steps: {n} samples in {time.perf_counter() - t0:.1f} s"
     if kind == "toy" and config.get("cli.data"):
         from ddpm_course.data import toy_dataset
@@ -905,12 +1143,15 @@ def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
         show_points(x[:, :2], fig.add_subplot(), s=1, c="C1", lim=_lim(x[:, :2]), title=f"{args.sampler.upper()}, {k} steps")
         fig.tight_layout(); fig.savefig(out / "samples.png")
     paths["picture"] = _wrote(out / "samples.png", "picture")
-    if args.gif: paths["gif"] = _wrote(save_run_gif(kept, out / "denoising.gif", args.sampler.upper()), "GIF")
+    if args.gif: paths["gif"] = _wrote(save_run_gif([st for st in kept if st.i in gif], out / "denoising.gif", args.sampler.upper()), "GIF")
     if args.interpolate:
         s = "ddim" if args.sampler == "ddpm" else args.sampler
         ks = k if s == args.sampler else default_sample_steps(s, kind, denoiser.schedule.T)
-        paths["interpolation"] = _wrote(_interpolation(out / "interpolation.png", denoiser, s, ks, shape, seed, x), "interpolation", f" ({s.upper()}, {ks} steps)")
-    return dict(paths=paths, samples=x)
+        paths["interpolation"] = _wrote(_interpolation(out / "interpolation.png", denoiser, s, ks, shape, seed, x, label, device),
+                                        "interpolation", f" ({s.upper()}, {ks} steps)")
+    extras = _image_extras(args, out, denoiser, k, kept, prog, label, device, ends) if kind == "images" else dict(paths={})
+    paths.update(extras.pop("paths"))
+    return dict(paths=paths, samples=x, **extras)
 
 def sample_main(argv: list[str] | None = None # the arguments (default: sys.argv[1:])
                ) -> int:

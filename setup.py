@@ -26,6 +26,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 course_requirements = shlex.split(cfg.get('course_requirements', ''))  # what the notebooks use beyond the library
 dev_requirements = course_requirements + shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))  # the peers of benchmarks/*_throughput.py
+fid_requirements = shlex.split(cfg.get('fid_requirements', ''))  # the Inception network of the standard FID (chapter 13)
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 
@@ -42,7 +43,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'course': course_requirements, 'dev': dev_requirements, 'bench': bench_requirements},
+    extras_require={'course': course_requirements, 'dev': dev_requirements, 'bench': bench_requirements, 'fid': fid_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

@@ -8,16 +8,16 @@ import argparse, contextlib, json, sys, time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'COMPILE_MODES',
-           'one_line', 'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data', 'build_net',
-           'net_from_config', 'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices',
+__all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'FID_KINDS',
+           'COMPILE_MODES', 'one_line', 'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data',
+           'build_net', 'net_from_config', 'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices',
            'draw_samples', 'schedule_from_config', 'load_denoiser', 'toy_distance', 'image_metric', 'comparison_figure',
-           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'demo_parser',
-           'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32', 'check_batch', 'auto_batch_size',
-           'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo', 'demo_main', 'sample_parser',
-           'progressive_indices', 'class_labels', 'guided_denoiser', 'read_image', 'ddim_interpolate',
-           'index_generator', 'per_sample_randn', 'to_uint8', 'sample_batches', 'sample_pngs', 'check_sample_options',
-           'run_sample', 'sample_main']
+           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'add_quality_options',
+           'check_quality_options', 'demo_parser', 'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32',
+           'check_batch', 'auto_batch_size', 'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo',
+           'training_fid', 'save_fid', 'demo_main', 'sample_parser', 'progressive_indices', 'class_labels',
+           'guided_denoiser', 'read_image', 'ddim_interpolate', 'index_generator', 'per_sample_randn', 'to_uint8',
+           'sample_batches', 'sample_pngs', 'check_sample_options', 'run_sample', 'sample_main']
 
 # %% ../nbs/11a_cli.ipynb #336aa1b5
 def one_line(message) -> str:
@@ -393,6 +393,30 @@ def demo_settings(args: argparse.Namespace, # parsed by demo_parser()
     s["cpu_sized"] = cpu and any(getattr(args, k) is None for k in ("steps", "batch_size", "n_samples", "image_size"))
     return s
 
+# %% ../nbs/11a_cli.ipynb #f37cdc49
+FID_KINDS = ("auto", "course", "inception")
+
+def add_quality_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    "The options of the FID measured during image training (chapter 08's evaluate_every, chapter 13's FIDs)."
+    g = p.add_argument_group("quality during training (image data)")
+    g.add_argument("--fid-every", type=int_at_least(0), default=0, help="every this many steps, the FID of samples of the EMA "
+                   "weights; best.pt keeps the lowest, fid.png draws it against steps and training time (default: 0, off)")
+    g.add_argument("--fid-samples", type=int_at_least(2), default=1000, help="samples per FID (default: 1000)")
+    g.add_argument("--fid-steps", type=int_at_least(1), default=50, help="DDIM steps of those samples (default: 50)")
+    g.add_argument("--fid-kind", choices=FID_KINDS, default="auto", help="course: chapter 13's course FID (MNIST and "
+                   "Fashion-MNIST), inception: the standard Inception FID against the training images; auto: course where "
+                   "it exists, else inception (default: auto)")
+    return p
+
+def check_quality_options(args, kind: str, data_name: str) -> str | None:
+    "The FID kind of this run (None when off); refuses --fid-every on toy data and the course FID where it does not exist."
+    if not args.fid_every: return None
+    if kind != "images": raise ValueError("--fid-every measures image samples; on toy data the demo reports its distance to fresh data instead")
+    fid = args.fid_kind if args.fid_kind != "auto" else "course" if data_name in COURSE_FID_DATA else "inception"
+    if fid == "course" and data_name not in COURSE_FID_DATA:
+        raise ValueError(f"--fid-kind course exists for {' and '.join(COURSE_FID_DATA)}; use --fid-kind inception for {data_name!r}")
+    return fid
+
 # %% ../nbs/11a_cli.ipynb #07baeebe
 def demo_parser() -> CLIParser:
     "The options of ddpm-demo."
@@ -448,7 +472,7 @@ def demo_parser() -> CLIParser:
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, whose tiny "
       "network only loses from threads, PyTorch's own choice for images)")
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a training progress bar (default: on)")
-    return add_speed_options(p)
+    return add_quality_options(add_speed_options(p))
 
 # %% ../nbs/11a_cli.ipynb #bb84cdb1
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
@@ -611,6 +635,9 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
     speed = speed_options(args, s, kind, device)                   # refused here, before any data is read
     if s["batch_size"] != "auto": check_batch(s["batch_size"], args.grad_accum, world)
     if args.tensorboard: check_tensorboard()
+    from ddpm_course.data import IMAGE_DATASETS
+    key = str(args.data).lower().replace("-", "_")
+    args.fid = check_quality_options(args, kind, key if key in IMAGE_DATASETS else str(args.data))
     with contextlib.ExitStack() as stack:
         stack.enter_context(_threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)))
         if rank: stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))  # rank 0 speaks
@@ -626,7 +653,7 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
     from ddpm_course.core import seed_everything
     from ddpm_course.data import IMAGE_DATASETS
     from ddpm_course.schedules import make_schedule
-    from ddpm_course.training import Trainer
+    from ddpm_course.training import Trainer, evaluate_every
     speed = speed or {}
     shape = tuple(data.sample(1).shape[1:]) if kind == "toy" else tuple(data.shape[1:])
     sch = make_schedule(args.schedule, 1000)
@@ -652,6 +679,7 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
     print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(trainer.net).__name__} with "
           f"{trainer.config['net.n_params']:,} parameters, {args.target}-prediction, {args.schedule} schedule (T = {sch.T}); device: {device}")
     _print_notes(args, s, trainer, use_tf32(args, device))
+    if getattr(args, "fid", None): trainer.callbacks += (evaluate_every(training_fid(args, data, data_name, sch, out), args.fid_every),)
     return _fit(args, trainer, out, use_tf32(args, device)), sch, data_name
 
 # %% ../nbs/11a_cli.ipynb #7a677903
@@ -727,6 +755,43 @@ def _fit(args, trainer, out: Path, tf32_on: bool):
     print(f"trained steps {start} -> {trainer.step} in {time.perf_counter() - t0:.1f} s; smoothed loss {loss:.4f}")
     return trainer
 
+# %% ../nbs/11a_cli.ipynb #11dd118a
+def training_fid(args, data, data_name: str, sch, out: Path):
+    "metric(trainer) -> the FID of --fid-samples DDIM samples of the EMA weights (the kind check_quality_options chose)."
+    import copy, torch
+    from ddpm_course.core import make_generator
+    from ddpm_course.training import VPDenoiser
+    n, shape = args.fid_samples, tuple(data.shape[1:])
+    def metric(trainer) -> float:
+        net = copy.deepcopy(trainer.net).eval(); trainer.ema.copy_to(net)
+        D = VPDenoiser(net, sch, args.target)
+        noise = torch.randn((n, *shape), generator=make_generator(args.seed + 2, trainer.device), device=trainer.device)
+        x, _ = draw_samples(D, "ddim", args.fid_steps, noise)
+        if args.fid == "course":
+            m = image_metric(x, data_name, args.data_root, trainer.device, args.download)
+            if "skipped" in m: raise ValueError(f"--fid-every: {m['skipped']} (raise --fid-samples)")
+            return m["fid"]
+        from ddpm_course.metrics import inception_fid, inception_stats, save_stats
+        ref = out / "ref_stats.npz"
+        if not ref.is_file(): save_stats(ref, *inception_stats(data, device=trainer.device, allow_singular=len(data) <= 2048))
+        return float(inception_fid(x, str(ref), device=trainer.device, allow_singular=n <= 2048))
+    return metric
+
+def save_fid(path: str | Path, # the .png to write
+             record: list, # trainer.history["fid"]: (step, seconds, value) per evaluation
+             title: str = "FID during training"):
+    "FID against steps and against training minutes, the best marked; returns the path."
+    import matplotlib.pyplot as plt
+    steps, secs, vals = zip(*record)
+    b = min(range(len(vals)), key=vals.__getitem__)
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    for ax, xs, lab in ((axs[0], steps, "training step"), (axs[1], [t / 60 for t in secs], "training minutes")):
+        ax.plot(xs, vals, "o-"); ax.plot(xs[b], vals[b], "*", ms=14, color="C3", label=f"best.pt (step {steps[b]})")
+        ax.set(xlabel=lab, yscale="log")
+    axs[0].set(ylabel="FID"); axs[1].legend(); fig.suptitle(title); fig.tight_layout()
+    fig.savefig(path, dpi=110); plt.close(fig)
+    return Path(path)
+
 # %% ../nbs/11a_cli.ipynb #4ee58aac
 def _sample_all(args, s: dict, kind: str, data, data_name: str, device: str):
     "Reload the saved EMA network and run every sampler from the same noise: (results, panels, real data, GIF states)."
@@ -782,6 +847,12 @@ def _write_outputs(args, s: dict, kind: str, trainer, results: dict, panels: dic
     paths["gif"] = _wrote(save_run_gif(gif_states, out / "denoising.gif", first), "GIF", f" ({first}, {len(gif_states)} frames)")
     summary = dict(data=str(args.data), kind=kind, step=trainer.step, target=args.target, schedule=args.schedule,
                    n_samples=s["n_samples"], samplers=results)
+    if trainer.history.get("fid"):
+        rec = trainer.history["fid"]; best = min(rec, key=lambda r: r[2])
+        summary["fid_during_training"] = dict(kind=args.fid, samples=args.fid_samples, ddim_steps=args.fid_steps, record=rec,
+                                              best=dict(step=best[0], fid=best[2]))
+        paths["fid"] = _wrote(save_fid(out / "fid.png", rec, f"{args.data}: {args.fid} FID of {args.fid_samples} samples"), "FID curve")
+        paths["best"] = _wrote(out / "best.pt", "best", f" (step {best[0]}, FID {best[2]:.2f})")
     (out / "metrics.json").write_text(json.dumps(summary, indent=1))
     paths["metrics"] = _wrote(out / "metrics.json", "metrics")
     return dict(paths=paths, results=results, step=trainer.step)

@@ -389,7 +389,7 @@ def demo_settings(args: argparse.Namespace, # parsed by demo_parser()
     names = ("steps", "batch_size", "ema_decay", "n_samples") + (("image_size",) if kind == "images" else ())
     s = {k: getattr(args, k) if getattr(args, k) is not None else dflt[k] for k in names}
     if cpu and str(args.data).lower() == "digits" and args.image_size is None: s["image_size"] = None   # 8 x 8 already
-    s["lr"] = args.lr if args.lr is not None else (2e-4 if args.preset == "cifar10" else dflt["lr"])
+    s["lr"] = args.lr if args.lr is not None else (2e-4 if args.preset not in (None, "tiny") else dflt["lr"])
     s["cpu_sized"] = cpu and any(getattr(args, k) is None for k in ("steps", "batch_size", "n_samples", "image_size"))
     return s
 
@@ -420,6 +420,7 @@ def check_quality_options(args, kind: str, data_name: str) -> str | None:
 # %% ../nbs/11a_cli.ipynb #07baeebe
 def demo_parser() -> CLIParser:
     "The options of ddpm-demo."
+    from ddpm_course.unet import UNET_PRESETS
     td, gd, cd = TOY_DEFAULTS, IMAGE_DEFAULTS, IMAGE_CPU_DEFAULTS
     both = lambda k: f"{td[k]} toy; images {gd[k]} on a GPU, {cd[k]} on a CPU"
     p = CLIParser(prog="ddpm-demo", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -448,8 +449,8 @@ def demo_parser() -> CLIParser:
     a("--image-size", metavar="S", type=int_at_least(4), default=None, help="resize images to S x S pixels (default: their "
       f"own size on a GPU; {cd['image_size']} on a CPU, where the 8 x 8 digits keep theirs)")
     a("--max-images", type=int_at_least(1), default=None, help="train on at most this many images, evenly spaced (default: all)")
-    a("--preset", choices=("tiny", "cifar10"), default=None, help="UNet preset for image data: tiny (CPU-sized) or cifar10 "
-      "(Ho et al. 2020, 35.7M parameters) (default: tiny)")
+    a("--preset", choices=UNET_PRESETS, default=None, help="UNet preset for image data: tiny (CPU-sized), cifar10 "
+      "(DDPM, 35.7M), celeba64, imagenet64, ddpm96, celebahq256, or a class-conditional *_cond (chapter 07); default: tiny")
     a("--width", type=int_at_least(1), default=None, help="MLP width (toy data, default 64) or UNet base channels (images, default: the preset's)")
     a("--depth", type=int_at_least(1), default=None, help="MLP residual blocks (toy, default 3) or UNet residual blocks per level (images)")
     a("--target", choices=("eps", "x0", "v"), default="v", help="what the network predicts (default: v, which every sampler handles; "

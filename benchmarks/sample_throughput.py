@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import (contender_modes, ROOT, FLOP_PER_IMAGE, Printer, Skip, autocast, build_all, common_args, compiled, diffusers_unet,
+from train_throughput import (contender_modes, table, ROOT, FLOP_PER_IMAGE, Printer, Skip, autocast, build_all, common_args, compiled, diffusers_unet,
                               environment, image_size, linear_alpha_bar, lucidrains_unet, median_spread, fmt_mib, n_params,
                               no_value_checks, out_path, parse_modes, profile, project_unet, ratio_lines, run_rounds, select_contenders, setup)
 
@@ -170,18 +170,7 @@ def main(argv=None):
 
 def report(runners, contenders, kinds, args, device, out):
     mfu_ok = not args.tiny
-    out("")
-    out(f"{'contender':16s} {'mode':38s} {'img*NFE/s':>10s} {'(min - max)':>21s} {'peak MiB':>9s} {'MFU':>7s} {'compile s':>9s} {'params':>8s}")
-    for r in runners:
-        if r.error is not None or not r.rates:
-            out(f"{r.contender:16s} {r.label:38s} {r.error or 'no round ran'}"); continue
-        med, lo, hi = median_spread(r.rates)
-        mfu = f"{100 * med * FORWARD_FLOP / (args.peak_tflops * 1e12):.1f}%" if mfu_ok else "n/a"
-        if mfu_ok and r.contender.startswith("lucidrains"): mfu += "*"
-        comp = f"{r.compile_s:.1f}" if r.compile_s is not None else "-"
-        out(f"{r.contender:16s} {r.label:38s} {med:10.1f} {f'({lo:.1f} - {hi:.1f})':>21s} {fmt_mib(r.state_bytes + r.peak_extra, device):>9s} "
-            f"{mfu:>7s} {comp:>9s} {r.params / 1e6:7.2f}M")
-    out("")
+    table(runners, args, device, out, FORWARD_FLOP, "img*NFE/s", 16, 38)
     if mfu_ok:
         out(f"MFU = img*NFE/s x {FORWARD_FLOP / 1e9:.1f} GFLOP (one forward pass of the 35.7M DDPM UNet on a 32 x 32 image) / "
             f"{args.peak_tflops:.0f} TFLOP/s (assumed dense bf16 peak; H100/H200 SXM: 989)"

@@ -515,20 +515,25 @@ def main(argv=None):
     for c in [c.strip() for c in args.profile.split(",") if c.strip()]: profile(runners, c, device, args.profile_steps, out)
     out.close()
 
-def report(runners, contenders, args, device, out):
+def table(runners, args, device, out, flop: float, unit: str, cw: int, mw: int):
+    "The results: per (contender, mode) the median and range over rounds, peak memory, MFU at `flop` per unit, compile time, parameters."
     mfu_ok = not args.tiny
     out("")
-    out(f"{'contender':11s} {'mode':44s} {'img/s':>9s} {'(min - max)':>17s} {'peak MiB':>9s} {'MFU':>7s} {'compile s':>9s} {'params':>8s}")
+    out(f"{'contender':{cw}s} {'mode':{mw}s} {unit:>10s} {'(min - max)':>21s} {'peak MiB':>9s} {'MFU':>7s} {'compile s':>9s} {'params':>8s}")
     for r in runners:
         if r.error is not None or not r.rates:
-            out(f"{r.contender:11s} {r.label:44s} {r.error or 'no round ran'}"); continue
+            out(f"{r.contender:{cw}s} {r.label:{mw}s} {r.error or 'no round ran'}"); continue
         med, lo, hi = median_spread(r.rates)
-        mfu = f"{100 * med * FLOP_PER_IMAGE / (args.peak_tflops * 1e12):.1f}%" if mfu_ok else "n/a"
-        if mfu_ok and r.contender == "lucidrains": mfu += "*"
+        mfu = f"{100 * med * flop / (args.peak_tflops * 1e12):.1f}%" if mfu_ok else "n/a"
+        if mfu_ok and r.contender.startswith("lucidrains"): mfu += "*"          # another network: a nominal figure
         comp = f"{r.compile_s:.1f}" if r.compile_s is not None else "-"
-        out(f"{r.contender:11s} {r.label:44s} {med:9.1f} {f'({lo:.1f} - {hi:.1f})':>17s} {fmt_mib(r.state_bytes + r.peak_extra, device):>9s} "
+        out(f"{r.contender:{cw}s} {r.label:{mw}s} {med:10.1f} {f'({lo:.1f} - {hi:.1f})':>21s} {fmt_mib(r.state_bytes + r.peak_extra, device):>9s} "
             f"{mfu:>7s} {comp:>9s} {r.params / 1e6:7.2f}M")
     out("")
+
+def report(runners, contenders, args, device, out):
+    mfu_ok = not args.tiny
+    table(runners, args, device, out, FLOP_PER_IMAGE, "img/s", 11, 44)
     counts = {c: next((r.params for r in runners if r.contender == c and r.params), None) for c in contenders}
     out("parameters: " + ", ".join(f"{c} {n:,}" if n else f"{c} ?" for c, n in counts.items()))
     if not args.tiny and counts.get("diffusers") and counts.get("project"):

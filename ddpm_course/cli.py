@@ -72,12 +72,15 @@ def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASET
               root: str | Path | None = None, # the image-data root (default: data_root(): env DDPM_COURSE_DATA, ...)
               image_size: int | None = None, # resize images to this many pixels (default: their own size)
               max_images: int | None = None, # train on at most this many images, evenly spaced (default: all)
-              download: bool | None = None # fetch a missing image set: None if online, True always, False never
+              download: bool | None = None, # fetch a missing image set: None if online, True always, False never
+              labels: bool = False # also return the images' class labels: ('images', (x, y))
              ) -> tuple[str, object]:
-    "The data of a run: ('toy', a ToyDistribution) or ('images', float32 (N, C, S, S) in [-1, 1])."
+    "The data of a run: ('toy', a ToyDistribution) or ('images', float32 (N, C, S, S) in [-1, 1]), or ('images', (x, y)) with labels."
+    import torch
     from ddpm_course.data import TOY_DATASETS, IMAGE_DATASETS, toy_dataset, image_tensor
     key = str(name).lower().replace("-", "_")
     if key in TOY_DATASETS:
+        if labels: raise ValueError(f"--class-conditional trains on the labels of image sets; the toy set {name!r} has none here")
         if image_size is not None or max_images is not None:
             raise ValueError(f"--image-size and --max-images apply to image data, not to the toy set {name!r}")
         return "toy", toy_dataset(key)
@@ -87,21 +90,25 @@ def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASET
                          f"({', '.join(IMAGE_DATASETS)}) or a folder of images")
     try:
         where = key if key in IMAGE_DATASETS else str(Path(name).expanduser()) if str(name).startswith("~") else str(name)
-        x, _ = image_tensor(where, root=root, n=max_images, size=image_size, download=download, fallback=False)
+        x, y = image_tensor(where, root=root, n=max_images, size=image_size, download=download, fallback=False)
     except FileNotFoundError:
         if key not in IMAGE_DATASETS or key == "digits": raise     # a folder: its own message names the path
         raise missing_data_error(key, root, download) from None
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"the images are {x.shape[-2]} x {x.shape[-1]} pixels; the UNet needs square images: pass "
-                         "--image-size S (shorter side to S, then a centred crop)")
-    return "images", x
+                         "--image-size S (the centred square, resized to S x S)")
+    if labels and (y is None or int(torch.as_tensor(y).max()) < 1):
+        raise ValueError(f"--class-conditional needs labelled images, and {name!r} has one class or none: use a set with labels "
+                         "(mnist, fashion_mnist, cifar10) or a folder with one subfolder per class")
+    return "images", ((x, torch.as_tensor(y).long()) if labels else x)
 
 # %% ../nbs/11a_cli.ipynb #b0eb8d5d
 def build_net(kind: str, # "toy" or "images", as returned by load_data
               shape: tuple, # the shape of one sample: (D,) or (C, S, S)
               preset: str | None = None, # UNet preset for images ("tiny" if None); must be None for toy data
               width: int | None = None, # MLP width (toy) or the UNet's base channels (images); None: the default
-              depth: int | None = None # MLP blocks (toy) or the UNet's residual blocks per level; None: the default
+              depth: int | None = None, # MLP blocks (toy) or the UNet's residual blocks per level; None: the default
+              num_classes: int | None = None # a class-conditional UNet of this many classes (images only)
              ):
     "A fresh network for the data, and its constructor arguments (the Trainer's net_config)."
     if kind == "toy":
@@ -112,6 +119,7 @@ def build_net(kind: str, # "toy" or "images", as returned by load_data
     cfg = dict(preset=preset or "tiny", in_channels=int(shape[0]), image_size=int(shape[-1]))
     if width is not None: cfg["base_channels"] = width
     if depth is not None: cfg["num_res_blocks"] = depth
+    if num_classes is not None: cfg["num_classes"] = int(num_classes)
     return net_from_config({"net": "UNet", **{f"net.{k}": v for k, v in cfg.items()}}), cfg
 
 def net_from_config(config: dict # a Trainer config: "net" (the class name) and "net.<argument>" keys
@@ -406,6 +414,11 @@ def add_quality_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--fid-kind", choices=FID_KINDS, default="auto", help="course: chapter 13's course FID (MNIST and "
                    "Fashion-MNIST), inception: the standard Inception FID against the training images; auto: course where "
                    "it exists, else inception (default: auto)")
+    g = p.add_argument_group("class conditioning (image data)")
+    g.add_argument("--class-conditional", action="store_true", help="train on the images' labels (a folder: one subfolder "
+                   "per class), with label dropout for classifier-free guidance (chapter 12); ddpm-sample --class K --guidance W")
+    g.add_argument("--label-dropout", type=float_in(0, 1), default=0.1, help="probability of the null label per sample "
+                   "with --class-conditional (default: 0.1)")
     return p
 
 def check_quality_options(args, kind: str, data_name: str) -> str | None:
@@ -576,13 +589,18 @@ def check_tensorboard():
 def tensorboard_callback(writer, # a SummaryWriter (anything with add_scalar(tag, value, step))
                          start: int = 0 # the step already written (a resumed run's step)
                         ):
-    "A Trainer callback that writes, at each log step, every step's loss, lr and grad norm since the last one, and images/s."
+    "A Trainer callback that writes, at each log step, every step's loss, lr and grad norm since the last one, images/s, and the loss per noise level."
+    from ddpm_course.training import loss_by_noise_level
     last = {"step": start}
     def callback(trainer, record):
         h, n = trainer.history, record["step"] - last["step"]          # the history holds every step, the last n are new
         for s, loss, lr, gn in zip(*(h[key][len(h["step"]) - n:] for key in ("step", "loss", "lr", "grad_norm"))):
             writer.add_scalar("train/loss", loss, s); writer.add_scalar("train/lr", lr, s); writer.add_scalar("train/grad_norm", gn, s)
         writer.add_scalar("train/images_per_s", record["samples_per_s"], record["step"])
+        if n > 0 and trainer.record_per_step:                          # chapter 08's per-sample records of these n steps, in 8 bins of log-SNR
+            lam, mean = loss_by_noise_level(h, trainer.alpha_bar.cpu(), bins=8, steps=(len(h["step"]) - n + 1, len(h["step"])))
+            for c, v in zip(lam, mean):
+                if v == v: writer.add_scalar(f"loss_by_log_snr/{c:+06.1f}", float(v), record["step"])
         last["step"] = record["step"]
         return False
     return callback
@@ -642,14 +660,16 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)))
         if rank: stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))  # rank 0 speaks
-        kind, data = load_data(args.data, args.data_root, s.get("image_size", args.image_size), args.max_images, args.download)
-        trainer, sch, data_name = _train(args, s, kind, data, device, speed, world)
+        kind, data = load_data(args.data, args.data_root, s.get("image_size", args.image_size), args.max_images, args.download,
+                               labels=args.class_conditional)
+        data, labels = data if isinstance(data, tuple) else (data, None)
+        trainer, sch, data_name = _train(args, s, kind, data, device, speed, world, labels)
         if trainer.rank: return dict(paths={}, results={}, step=trainer.step)   # the other processes only train
         results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, trainer.device)
         return _write_outputs(args, s, kind, trainer, results, panels, real, gif_states)
 
 # %% ../nbs/11a_cli.ipynb #b5174c45
-def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = None, world: int = 1):
+def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = None, world: int = 1, labels=None):
     "Build the network and the Trainer, train (or resume) to --steps and save: (trainer, schedule, the data's name)."
     from ddpm_course.core import seed_everything
     from ddpm_course.data import IMAGE_DATASETS
@@ -661,9 +681,10 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
     for smp in args.sampler: check_sample_steps(smp, args.sample_steps or default_sample_steps(smp, kind, sch.T), sch.T)
     out = Path(args.out).expanduser()
     def make_trainer(batch_size, **kw):
-        net, net_config = build_net(kind, shape, args.preset, args.width, args.depth)
-        return Trainer(net, data, sch, target=args.target, batch_size=batch_size, lr=s["lr"], seed=args.seed, device=device,
-                       net_config=net_config, **{**speed, **kw})
+        net, net_config = build_net(kind, shape, args.preset, args.width, args.depth, None if labels is None else int(labels.max()) + 1)
+        return Trainer(net, data if labels is None else (data, labels), sch, target=args.target, batch_size=batch_size, lr=s["lr"],
+                       seed=args.seed, device=device, net_config=net_config, label_dropout=0.0 if labels is None else args.label_dropout,
+                       **{**speed, **kw})
     if s["batch_size"] == "auto": s["batch_size"] = _auto_batch(args, make_trainer, out, device, speed, world)
     if world > 1:
         from ddpm_course.gpu import init_distributed

@@ -7,7 +7,9 @@ The run resumes from its own checkpoint, so a long training can be chained over 
       --lr 3e-4 --dropout 0 --ema-half-life-kimg 300 --fid-every 4000 --fid-samples 5000 --fid-steps 25 --final-samples 0
   python benchmarks/train_cifar10.py ...the same... --minutes 9 --final-samples 10000 --table 5000        # goes on, then the table
 
-The run in benchmarks/results/cifar10_h200.* is the first of these commands (17,000 steps in one 9-minute call).
+The run in benchmarks/results/cifar10_h200.* is the first of these commands (17,000 steps in one 9-minute call), made
+with this script at commit d1623fa, before its pieces moved to `ddpm_course.scale` (chapter 15); its FID samples
+were seeded per batch rather than per image, the same noises at every evaluation either way.
 
 What it does: the whole uint8 training set on the GPU (`ddpm_course.gpu.DeviceImages`, random flips there), the
 course's Trainer in bf16 with torch.compile (CUDA graphs) and channels-last, an EMA with a half-life in images,
@@ -33,10 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ddpm_course.core import seed_everything, make_generator, image_grid
 from ddpm_course.data import image_uint8, _image_folder
-from ddpm_course.ddim import ddim_step, ddim_timesteps, sigmas_from_timesteps
 from ddpm_course.gpu import DeviceImages, ema_decay_for
 from ddpm_course.metrics import inception_features, inception_fid, inception_network, inception_stats, save_stats
-from ddpm_course.sampling import sample
+from ddpm_course.scale import fid_callback, fid_samples, final_work
 from ddpm_course.schedules import make_schedule
 from ddpm_course.training import Trainer, VPDenoiser, smooth
 
@@ -71,21 +72,6 @@ def load(data: str) -> tuple[torch.Tensor, torch.Tensor]:
             x = list(ex.map(_decode, ((buf, off[i], off[i + 1]) for i in range(len(off) - 1)), chunksize=512))
         return torch.from_numpy(np.stack(x)), torch.from_numpy(y)
     return image_uint8(data, size=32, num_workers=8, fallback=False, progress=True)
-
-@torch.no_grad()
-def ddim_samples(net, sched, n: int, steps: int, batch: int, device, seed: int, shape, bf16: bool, eta: float = 0.0) -> torch.Tensor:
-    "n images as uint8 from DDIM on the network, per-batch seeds: the same n images (and a prefix for a smaller n) whatever ran before."
-    D = VPDenoiser(net, sched).eval()
-    grid = sigmas_from_timesteps(sched, ddim_timesteps(len(sched.alpha_bar) - 1, steps))
-    out = []
-    for i, lo in enumerate(range(0, n, batch)):
-        b = min(batch, n - lo)
-        g = make_generator(seed + i, device)
-        noise = torch.randn((b, *shape), generator=g, device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            x = sample(ddim_step, D, grid, noise, generator=g, eta=eta)
-        out.append(((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
-    return torch.cat(out)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -155,45 +141,24 @@ def main(argv=None):
     def ema_copy(trainer):
         net = copy.deepcopy(trainer.net); trainer.ema.copy_to(net)
         return net.to(memory_format=torch.channels_last).eval() if gpu else net.eval()
+    def samples(net, n, steps, eta=0.0, seed=10_000):
+        "n DDIM samples of `net` in [-1, 1], image i from its own seed (chapter 15): every evaluation scores the same noises."
+        return fid_samples(VPDenoiser(net, sched), n, steps, eta, seed=seed, batch_size=1000 if gpu else 64, shape=shape,
+                           device=dev, autocast_dtype=torch.bfloat16 if gpu else None)
     def fid_of(net, n, steps, eta=0.0):
-        "(FID against the training set, the uint8 samples) of n DDIM samples of `net` (seeded: the same noise every time)."
-        x = ddim_samples(net, sched, n, steps, 1000 if gpu else 64, dev, 10_000, shape, gpu, eta)
-        return float(inception_fid(x, str(ref), **fid_kw)), x
-
-    # the clock of the FID curve: training seconds of all calls, without compilation (the first step of a call) and evaluations
-    clock = dict(start=None, base=0.0, evals=0.0, t_call=t_call, per_nfe=0.0)
-    final_nfe = a.final_samples * a.final_steps + a.table * 2 * sum(TABLE_STEPS) + 64 * a.final_steps   # sampling work after training
-    def training_seconds(): return clock["base"] + time.perf_counter() - clock["start"] - clock["evals"]
-    def evaluate(trainer, why):
-        t = training_seconds(); s0 = time.perf_counter()
-        v, _ = fid_of(ema_copy(trainer), a.fid_samples, a.fid_steps)
-        hist = trainer.history.setdefault("fid", [])
-        hist.append((trainer.step, t, v))
-        trainer.history["clock"] = [(trainer.step, t)]
-        if v <= min(h[2] for h in hist):
-            keep = trainer.last_ckpt; trainer.save(ckpt / "best.pt"); trainer.last_ckpt = keep
-        clock["evals"] += time.perf_counter() - s0
-        clock["per_nfe"] = max(clock["per_nfe"], (time.perf_counter() - s0) / (a.fid_samples * a.fid_steps))   # s per sample-step, Inception included
-        write_log(trainer)
-        say(f"  step {trainer.step:>6,}: FID {v:6.2f} ({a.fid_samples:,} samples, DDIM-{a.fid_steps}) after {t / 60:5.1f} min of training ({why}); "
-            f"smoothed loss {smooth(trainer.history['loss'])[-1]:.4f}")
-    def callback(trainer, rec):
-        if clock["start"] is None:                                  # the first log step of this call: compiled by now
-            clock["start"] = time.perf_counter()
-            clock["base"] = trainer.history.get("clock", [(0, 0.0)])[-1][1]
-            return False
-        last = trainer.history.get("fid", [(0, 0, 0)])[-1][0]
-        left = a.minutes * 60 - (time.perf_counter() - clock["t_call"])
-        over = left < 1.2 * clock["per_nfe"] * final_nfe + 20                  # keep the final evaluations inside the budget
-        if trainer.step // a.fid_every > last // a.fid_every or over or trainer.step == trainer.steps:
-            evaluate(trainer, "budget" if over else "every")
-        return over
+        return float(inception_fid(samples(net, n, steps, eta), str(ref), **fid_kw))
+    def metric(trainer): return fid_of(ema_copy(trainer), a.fid_samples, a.fid_steps)
 
     decay = ema_decay_for(a.ema_half_life_kimg * 1000, a.batch_size)
     tr = Trainer(net, DeviceImages(u8, device=dev), sched, batch_size=a.batch_size, steps=a.steps, lr=a.lr, warmup=min(a.warmup, a.steps),
                  ema_decay=decay, grad_clip=1.0, device=dev, ckpt_dir=ckpt, ckpt_every=a.ckpt_every, progress=False,
                  log_every=100 if gpu else 10, autocast_dtype=torch.bfloat16 if gpu else None, channels_last=gpu,
-                 compile_mode=a.compile_mode if gpu else None, net_config=net_config, callbacks=[callback])
+                 compile_mode=a.compile_mode if gpu else None, net_config=net_config)
+    work = (final_work(a.fid_samples, a.fid_steps, a.final_samples, a.final_steps, a.table, TABLE_STEPS)
+            + 64 * a.final_steps / (a.fid_samples * a.fid_steps))                     # + the sample grid
+    cb = fid_callback(metric, a.fid_every, budget_s=max(1.0, a.minutes * 60 - (time.perf_counter() - t_call)), work_after=work,
+                      log=lambda m: (say("  " + m), write_log(tr)))                  # the log on disk after every evaluation
+    tr.callbacks = (cb,)
     tr.config.update({"cli.schedule": "linear", "cli.data": str(a.data)})     # ddpm-sample reads the checkpoints
     if (ckpt / "latest.pt").exists():
         tr.resume(ckpt / "latest.pt"); tr.stopped = None            # a budget stop is not the end of the run
@@ -203,14 +168,14 @@ def main(argv=None):
     s0, t0 = tr.step, time.perf_counter()
     if a.minutes > 0 and tr.step < tr.steps: tr.fit()         # --minutes 0: evaluate the checkpoint only
     secs = time.perf_counter() - t0
-    run_s = training_seconds() if clock["start"] is not None else tr.history.get("clock", [(0, 0.0)])[-1][1]
+    run_s = cb.clock.seconds() if cb.clock.start is not None else tr.history.get("clock", [(0, 0.0)])[-1][1]
     say(f"trained steps {s0:,} -> {tr.step:,} in {secs:.0f} s of this call ({(tr.step - s0) * a.batch_size / max(secs, 1e-9):,.0f} img/s, "
         f"compile and FID evaluations included); {run_s / 60:.1f} min of training in all")
 
     final, table, net_ema = None, [], ema_copy(tr)
     if a.final_samples:
         t1 = time.perf_counter()
-        v, x = fid_of(net_ema, a.final_samples, a.final_steps)
+        v = fid_of(net_ema, a.final_samples, a.final_steps)
         final = dict(step=tr.step, minutes=run_s / 60, samples=a.final_samples, steps=a.final_steps, eta=0.0, fid=v)
         say(f"final FID: {v:.2f} from {a.final_samples:,} DDIM-{a.final_steps} samples (eta 0) of the EMA weights at step {tr.step:,}, "
             f"against the {len(u8):,} training images ({time.perf_counter() - t1:.0f} s)")
@@ -219,7 +184,7 @@ def main(argv=None):
         t1 = time.perf_counter()
         for eta in (0.0, 1.0):
             for steps in TABLE_STEPS:
-                v, _ = fid_of(net_ema, a.table, steps, eta)
+                v = fid_of(net_ema, a.table, steps, eta)
                 table.append(dict(steps=steps, eta=eta, samples=a.table, fid=v))
                 say(f"  DDIM table: {steps:>3} steps, eta {eta:g}: FID {v:6.2f} ({a.table:,} samples)"); write_log(tr, final, table)
         say(f"DDIM table in {time.perf_counter() - t1:.0f} s")
@@ -227,7 +192,7 @@ def main(argv=None):
         out = Path(a.out); write_log(tr, final, table)
         try: import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
         except ImportError: return say("no matplotlib: no figures")
-        grid = image_grid(ddim_samples(net_ema, sched, 64, a.final_steps, 64, dev, 7, shape, gpu).cpu().float() / 127.5 - 1)
+        grid = image_grid(samples(net_ema, 64, a.final_steps, seed=7))
         plt.imsave(out / "samples.png", grid.squeeze())
         h = tr.history.get("fid", [])
         if h:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb") if not p.name.startswith(("_", ".")))
 CHAPTERS = [p for p in NBS if re.match(r"\d\d", p.name)]
 # the chapters that end with exercises: the concepts from the forward process to the metrics (not the CLI chapter)
-EXERCISED = [p for p in CHAPTERS if "02" <= p.name[:2] <= "14" and not p.name.startswith("11a")]
+EXERCISED = [p for p in CHAPTERS if "02" <= p.name[:2] <= "15" and not p.name.startswith("11a")]
 # the chapters that open with a picture (00 and 00a are plumbing)
 PICTURED = [p for p in CHAPTERS if p.name[:2] >= "01"]
 

@@ -88,18 +88,23 @@ def all_positive(levels: torch.Tensor # (B,) noise levels
 def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, generator=None, cond=None, **kw) -> (x_next, x0_hat)
                 denoiser, # D(x, sigma, cond=None) -> x0_hat
                 sigmas, # (N+1,) decreasing noise levels, usually ending at 0
-                noise: torch.Tensor, # standard normal initial noise, (B, ...)
+                noise: torch.Tensor | None, # standard normal initial noise, (B, ...); None when x_init is given
                 generator: torch.Generator | None = None, # randomness of stochastic steps
                 cond=None, # class labels (B,) or None, passed to the denoiser
                 prior: str = "vp", # "vp": x starts as sqrt(1 + sigma_0^2) * noise (x_T ~ N(0, I) in VP); "ve": sigma_0 * noise
+                x_init: torch.Tensor | None = None, # or the iterate at sigma_0 itself (VE coordinates), e.g. x0 + sigma_0 * n
                 **step_kwargs):
-    "Run a sampler from `noise`, yielding a `SampleState` after every step (and one for the initial noise)."
-    sigmas, cond = _check_run(sigmas, noise, cond, prior)             # the run's value checks, once
+    "Run a sampler from `noise` (or from `x_init`), yielding a `SampleState` after every step (and one for the start)."
+    if (noise is None) == (x_init is None):
+        raise ValueError("pass noise (standard normal; the prior scales it to sigma_0) or x_init (the iterate at sigma_0 "
+                         "itself, x = x0 + sigma_0 * n), exactly one of them")
+    start = noise if x_init is None else x_init
+    sigmas, cond = _check_run(sigmas, start, cond, prior)             # the run's value checks, once
     levels = sigmas.tolist()                                           # the grid on the host, for the steps' branches
-    sigmas = sigmas.to(noise.device if noise.device.type != "mps" else "cpu")   # one copy per run (MPS has no float64)
-    B = noise.shape[0]
+    sigmas = sigmas.to(start.device if start.device.type != "mps" else "cpu")   # one copy per run (MPS has no float64)
+    B = start.shape[0]
     s0 = sigmas[0]
-    x = noise * ((1 + s0 ** 2).sqrt() if prior == "vp" else s0).to(noise.dtype)
+    x = x_init if x_init is not None else noise * ((1 + s0 ** 2).sqrt() if prior == "vp" else s0).to(noise.dtype)
     yield SampleState(-1, s0.expand(B), x, None)
     for i in range(len(levels) - 1):
         sigma, sigma_next = sigmas[i].expand(B), sigmas[i + 1].expand(B)
@@ -110,14 +115,15 @@ def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, gene
 def sample(step, # the step rule, e.g. ddpm_step
            denoiser, # D(x, sigma, cond=None) -> x0_hat
            sigmas, # (N+1,) decreasing noise levels, usually ending at 0
-           noise: torch.Tensor, # standard normal initial noise, (B, ...)
+           noise: torch.Tensor | None, # standard normal initial noise, (B, ...); None when x_init is given
            generator: torch.Generator | None = None, # randomness of stochastic steps
            cond=None, # class labels (B,) or None
            prior: str = "vp", # "vp" or "ve", as in sample_loop
+           x_init: torch.Tensor | None = None, # or the iterate at sigma_0 itself, as in sample_loop
            **step_kwargs # passed to the step, e.g. variance="beta"
           ) -> torch.Tensor:
     "Run `sample_loop` to the end and return the final iterate (at sigma_N: the samples when sigma_N = 0)."
-    for state in sample_loop(step, denoiser, sigmas, noise, generator, cond, prior, **step_kwargs): pass
+    for state in sample_loop(step, denoiser, sigmas, noise, generator, cond, prior, x_init, **step_kwargs): pass
     return state.x
 
 # %% ../nbs/09_ddpm_sampling.ipynb #d2d46f57

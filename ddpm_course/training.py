@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #ac98ed0f
 from __future__ import annotations
-import contextlib, functools, math, os, random, tempfile, time
+import contextlib, errno, functools, hashlib, itertools, math, os, random, re, secrets, shutil, signal, tempfile, threading, time
 from pathlib import Path
 import torch.distributed as dist
 from fastcore.basics import patch
@@ -19,9 +19,10 @@ from .schedules import Schedule, log_snr_from_alpha_bar, alpha_bar_from_sigma, t
 from .mlp import drop_labels
 
 # %% auto #0
-__all__ = ['TARGETS', 'CONFIG_KEYS', 'HISTORY_KEYS', 'diffusion_loss', 'DiffusionLoss', 'EMA', 'warmup_cosine', 'lr_scheduler',
-           'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'Trainer',
-           'evaluate_every', 'smooth', 'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
+__all__ = ['TARGETS', 'CONFIG_KEYS', 'RESUME_FIXED', 'HISTORY_KEYS', 'diffusion_loss', 'DiffusionLoss', 'EMA', 'warmup_cosine',
+           'lr_scheduler', 'rng_states', 'set_rng_states', 'CheckpointError', 'checkpoint_digest', 'remove_stale_tmp',
+           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'Trainer', 'evaluate_every', 'smooth',
+           'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
 
 # %% ../nbs/08_training.ipynb #34587b41
 TARGETS = ("eps", "x0", "v")
@@ -205,39 +206,135 @@ def set_rng_states(states: dict, # from rng_states
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
+# %% ../nbs/08_training.ipynb #2116cf72
+class CheckpointError(ValueError):
+    "A file that is not a readable checkpoint (empty, truncated, corrupt) or whose contents do not match its checksum."
+
+def _map_tensors(obj, fn):
+    "obj with fn applied to each tensor in its nested dicts, lists and tuples (a state dict's _metadata is kept)."
+    if isinstance(obj, torch.Tensor): return fn(obj)
+    if isinstance(obj, dict):
+        out = type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"): out._metadata = obj._metadata
+        return out
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in obj):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+def _digest(obj, h):
+    "Feed obj into the hash h in order: each tensor's dtype, shape and bytes; every other value by its repr."
+    if isinstance(obj, torch.Tensor):
+        h.update(f"T{obj.dtype}{tuple(obj.shape)}".encode())
+        if obj.numel(): h.update(obj.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(b"{")
+        for k, v in obj.items(): h.update(repr(k).encode()); _digest(v, h)
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in obj):
+        h.update(b"(" if isinstance(obj, tuple) else b"[")
+        for v in obj: _digest(v, h)
+        h.update(b")")
+    else: h.update(repr(obj).encode())
+
+def checkpoint_digest(state) -> str:
+    "sha256 of a checkpoint's contents (tensors' bytes, and every number, string and key), as stored under state['checksum']."
+    h = hashlib.sha256(); _digest(state, h)
+    return "sha256:" + h.hexdigest()
+
+_TMP = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")       # mkstemp(prefix=".NAME.", suffix=".tmp") adds 8 such characters
+
+def remove_stale_tmp(folder: str | Path, # a checkpoint folder
+                     name: str | None = None # only the temporary files of this checkpoint (None: of any)
+                    ) -> list[Path]:
+    "Remove the temporary files `.NAME.xxxxxxxx.tmp` that interrupted writes left in `folder`; returns them."
+    folder, gone = Path(folder), []
+    if not folder.is_dir(): return gone
+    for p in folder.iterdir():
+        m = _TMP.fullmatch(p.name)
+        if m and (name is None or m.group(1) == name) and p.is_file():
+            with contextlib.suppress(FileNotFoundError): p.unlink(); gone.append(p)
+    return gone
+
+# %% ../nbs/08_training.ipynb #92eba1f0
+def _keep_previous(path: Path, previous: Path):
+    "previous := the file now at path, atomically (a hard link renamed over previous; a plain rename where links fail)."
+    link = previous.with_name(f".{previous.name}.{secrets.token_hex(4)}.tmp")
+    try: os.link(path, link); os.replace(link, previous)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError): os.unlink(link)
+        os.replace(path, previous)                # path is missing for a moment; the new file takes its place next
+
+def _write_error(path: Path, err: BaseException) -> OSError | None:
+    "The clear error for a write that failed because the disk is full (None for other failures)."
+    free = shutil.disk_usage(path.parent).free
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not (full or (isinstance(err, RuntimeError) and "unexpected pos" in str(err) and free < 2**24)): return None
+    kept = f"the previous checkpoint {path} is intact" if path.is_file() else f"no earlier checkpoint exists at {path}"
+    return OSError(errno.ENOSPC, f"the disk is full: {path} was not written and no temporary file "
+                   f"is left; {kept}. Free some space or pass another ckpt_dir, then resume")
+
 def save_checkpoint(path: str | Path, # where the checkpoint goes, e.g. ckpt_dir / "latest.pt"
-                    state: dict # anything torch.save can write
+                    state: dict, # anything torch.save can write; a dict also gets its checksum
+                    previous: str | Path | None = None # if given, the file now at path becomes this one (e.g. previous.pt)
                    ) -> Path:
-    "Write `state` atomically: a temporary file in the same folder, flush + fsync, then os.replace onto `path`."
+    "Write `state` atomically (a temporary file in the same folder, fsync, os.replace), with a sha256 of its contents."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(state, dict):
+        state = _map_tensors(state, lambda t: t.detach().cpu())        # one copy to the host, hashed and written
+        state = {**state, "checksum": checkpoint_digest(state)}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush(); os.fsync(f.fileno())
+        if previous is not None and path.is_file(): _keep_previous(path, Path(previous))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        clear = _write_error(path, err) if isinstance(err, Exception) else None
+        if clear is not None: raise clear from None
         raise
+    remove_stale_tmp(path.parent, path.name)                 # left by earlier writes that were killed
     with contextlib.suppress(OSError, AttributeError):   # persist the rename too (POSIX; folders cannot be opened on Windows)
         dfd = os.open(path.parent, os.O_RDONLY)
         try: os.fsync(dfd)
         finally: os.close(dfd)
     return path
 
+# %% ../nbs/08_training.ipynb #e9baff56
+def _fallback(path: Path) -> str:
+    "What to do instead of loading a bad checkpoint."
+    prev = path.with_name("previous.pt")
+    if path.name == "latest.pt" and prev.is_file():
+        return f"the checkpoint before it is kept: resume from {prev} (pass its path, or copy it over {path})"
+    return "resume from an earlier checkpoint if you have one, or start a fresh run"
+
 def load_checkpoint(path: str | Path, # a file written by save_checkpoint
                     map_location="cpu" # where tensors are loaded (they are copied to the model's device on load_state_dict)
                    ) -> dict:
-    "Load a checkpoint with torch's safe loader (weights_only=True); FileNotFoundError names the path."
+    "Load a checkpoint with torch's safe loader (weights_only=True) and verify its checksum; clear errors for a missing or bad file."
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train with ckpt_dir= set to write one, or pass the path of an existing .pt file")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try: ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:                 # torch's own text advises weights_only=False, which would run pickled code: never
+        size = path.stat().st_size
+        what = "the file is empty" if size == 0 else f"torch's safe loader cannot read its {size:,} bytes (truncated or corrupt)"
+        raise CheckpointError(f"{path} is not a readable checkpoint: {what}; {_fallback(path)}") from None
+    if isinstance(ck, dict) and "checksum" in ck:           # files written before checksums existed load as they are
+        if ck.pop("checksum") != checkpoint_digest(ck):
+            raise CheckpointError(f"{path} is corrupt: its contents do not match the checksum stored in it (bytes changed "
+                                  f"on disk or in a copy); {_fallback(path)}")
+    if map_location is None or str(map_location) == "cpu": return ck
+    if isinstance(map_location, (str, torch.device)): return _map_tensors(ck, lambda t: t.to(map_location))
+    ck = torch.load(path, map_location=map_location, weights_only=True)      # a dict or a function: torch applies it
+    if isinstance(ck, dict): ck.pop("checksum", None)
+    return ck
 
 # %% ../nbs/08_training.ipynb #337da6d7
 class NonFiniteLossError(RuntimeError):
-    "The training loss or gradient became NaN or infinite."
+    "The training loss, a gradient, the weights or their EMA became NaN or infinite."
 
 def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
                         log_every, ema_every, record_per_step, world):
@@ -280,8 +377,12 @@ def _training_data(data, device, num_classes) -> tuple:
 # %% ../nbs/08_training.ipynb #96cfa5d2
 CONFIG_KEYS = ("target", "weighting", "min_snr_gamma", "batch_size", "steps", "lr", "weight_decay", "warmup", "min_lr_ratio",
                "grad_clip", "ema_decay", "label_dropout", "seed", "grad_accum", "autocast_dtype", "ema_every")
+# what a resumed run cannot change: the network (and every net.* argument), the data, the schedule and the objective
+RESUME_FIXED = ("net", "data", "T", "alpha_bar.sum", "target", "weighting", "min_snr_gamma")
 _INT_KEYS = ("batch_size", "steps", "grad_accum", "ema_every")
 HISTORY_KEYS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "t", "loss_t")
+
+def _resume_fixed(key: str) -> bool: return key in RESUME_FIXED or key.startswith("net.")
 
 def _describe_data(data, labels) -> str:
     if hasattr(data, "sample"): return repr(data)
@@ -391,8 +492,8 @@ class Trainer:
         self.opt = _adamw(self.net.parameters(), lr, weight_decay, fused)
         self.sched, self.scaler = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), _grad_scaler(self.device, autocast_dtype)
         self.ema = EMA(self.net, ema_decay) if self.rank == 0 else None          # rank 0 keeps the average and writes checkpoints
-        self.step, self.stopped, self.last_ckpt, self._window, self._t_window = 0, None, None, [], time.perf_counter()
-        self.early, self.history = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}
+        self.step, self.stopped, self.interrupted, self.last_ckpt, self._window, self._t_window = 0, None, None, None, [], time.perf_counter()
+        self.early, self.history, self.resumed_changes = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}, []
         self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, **{k: kw[k] for k in CONFIG_KEYS})
 
 # %% ../nbs/08_training.ipynb #80c7f591
@@ -449,7 +550,9 @@ def train_step(self: Trainer) -> dict | None:
     self.opt.zero_grad(set_to_none=True)
     with value_checks(False): per_sample = self._backward(x0, t, noise, y)   # the inputs were checked once, where they were made
     self.scaler.unscale_(self.opt)
-    grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip or math.inf, foreach=True)
+    if self.grad_clip is None:                              # the norm only: scaling by inf / norm could write NaN
+        grad_norm = nn.utils.get_total_norm([p.grad for p in self.net.parameters() if p.grad is not None], foreach=True)
+    else: grad_norm = nn.utils.clip_grad_norm_(self.net.parameters(), self.grad_clip, foreach=True)
     lr = self.opt.param_groups[0]["lr"]
     self.scaler.step(self.opt); self.scaler.update()        # skips the update on the device if a gradient is not finite
     self.sched.step()
@@ -460,51 +563,123 @@ def train_step(self: Trainer) -> dict | None:
     return self._flush() if self.step % self.log_every == 0 or self.step == self.steps else None
 
 # %% ../nbs/08_training.ipynb #a766ed30
-def _nonfinite_error(trainer, what: str, value: float, step: int) -> NonFiniteLossError:
-    where = (f"the last good checkpoint is {trainer.last_ckpt[0]} (step {trainer.last_ckpt[1]}): resume from it with a lower lr, "
-             "a tighter grad_clip or without autocast") if trainer.last_ckpt else \
+def _all_finite(tensors: list, device) -> torch.Tensor:
+    "0-dim bool on the device, no host read: every element of every tensor is finite (one foreach max-abs per dtype)."
+    by_dtype = {}
+    for x in tensors: by_dtype.setdefault(x.dtype, []).append(x)
+    flags = [torch.stack(torch._foreach_norm(xs, math.inf)).isfinite().all() for xs in by_dtype.values()]
+    return torch.stack(flags).all() if flags else torch.ones((), dtype=torch.bool, device=device)
+
+@patch
+def _state_flags(self: Trainer) -> torch.Tensor:
+    "(2,) on the device: 1.0 where the weights (parameters, float buffers), resp. the EMA, hold a NaN or inf; else 0.0."
+    net = [x.detach() for x in itertools.chain(self.net.parameters(), self.net.buffers()) if x.is_floating_point()]
+    ema = [] if self.ema is None else [x for x in self.ema.shadow.values() if x.is_floating_point()]
+    return torch.stack([~_all_finite(net, self.device), ~_all_finite(ema, self.device)]).float()
+
+def _nonfinite_error(trainer, what: str, weights_finite: bool = True) -> NonFiniteLossError:
+    where = (f"the last good checkpoint is {trainer.last_ckpt[0]} (step {trainer.last_ckpt[1]}, written from finite weights): "
+             "resume from it with a lower lr, a tighter grad_clip or without autocast") if trainer.last_ckpt else \
             "no checkpoint has been written in this run (pass ckpt_dir= and ckpt_every= to keep one)"
-    return NonFiniteLossError(f"the training {what} is {value} at step {step} (its update was skipped, the weights in memory "
-                              f"stay finite); {where}")
+    state = "the optimiser skipped that update, so the weights in memory stay finite" if weights_finite else \
+            "no checkpoint is written from the non-finite weights in memory"
+    return NonFiniteLossError(f"{what}; {state}; {where}")
 
 @patch
 def _flush(self: Trainer) -> dict | None:
-    "Copy the queued steps' losses and grad norms to the host (the one sync), check them, extend the history; the last step's record."
+    "Copy the queued steps' losses and grad norms and the weights' check to the host (the one sync), check them, extend the history."
     if not self._window: return None
     steps, lrs, loss, gnorm, ts, lts = zip(*self._window)
-    self._window = []
-    stats = torch.stack([torch.stack(loss), torch.stack(gnorm).to(loss[0].dtype)])    # (2, n) on the device, the loss's dtype
+    self._window, n = [], len(steps)
+    stats = torch.cat([torch.stack(loss), torch.stack(gnorm).to(loss[0].dtype), self._state_flags().to(loss[0].dtype)])  # (2n + 2,)
     if self.world > 1: dist.all_reduce(stats); stats = stats / self.world             # the mean over processes
-    stats, t_rec, l_rec = stats.to("cpu"), torch.stack(ts).to("cpu", torch.int32), torch.stack(lts).to("cpu", torch.float32)
+    stats, t_rec, l_rec = stats.to("cpu").tolist(), torch.stack(ts).to("cpu", torch.int32), torch.stack(lts).to("cpu", torch.float32)
+    bad_net, bad_ema = stats[2 * n] > 0, stats[2 * n + 1] > 0
     now = time.perf_counter()
-    rate, self._t_window = len(steps) * self.batch_size / max(now - self._t_window, 1e-9), now
+    rate, self._t_window = n * self.batch_size / max(now - self._t_window, 1e-9), now
     e, beta = self.early, self.smoothing
-    for s, lr, l, gn, tk, lk in zip(steps, lrs, *stats.tolist(), t_rec, l_rec):
-        if not math.isfinite(l): raise _nonfinite_error(self, "loss", l, s)
-        if not math.isfinite(gn) and self.autocast_dtype != torch.float16: raise _nonfinite_error(self, "gradient norm", gn, s)
+    for s, lr, l, gn, tk, lk in zip(steps, lrs, stats[:n], stats[n:2 * n], t_rec, l_rec):
+        if not math.isfinite(l): raise _nonfinite_error(self, f"the training loss is {l} at step {s}", not bad_net)
+        if not math.isfinite(gn) and self.autocast_dtype != torch.float16:   # float16: the scaler skips such steps by design
+            raise _nonfinite_error(self, f"the gradient norm is {gn} at step {s}", not bad_net)
         e["smooth"] = beta * e["smooth"] + (1 - beta) * l
         smooth = e["smooth"] / (1 - beta ** s)                 # bias-corrected, like the weight EMA
         if smooth < e["best"] * (1 - self.min_delta): e["best"], e["best_step"] = smooth, s
         for key, v in zip(HISTORY_KEYS, (s, l, lr, gn, rate, tk, lk)): self.history[key].append(v)
+    if bad_net or bad_ema:
+        what = "the weights" if bad_net else "the EMA weights"
+        when = f"at step {s}" if n == 1 else f"in steps {steps[0]} to {s}"          # they were finite at the last check
+        raise _nonfinite_error(self, f"{what} became NaN or infinite {when} although the loss stayed finite", False)
     return dict(step=s, loss=l, smooth=smooth, lr=lr, grad_norm=gn, samples_per_s=rate)
+
+# %% ../nbs/08_training.ipynb #faec73a2
+class _Interrupts:
+    "Within `with _Interrupts() as sig:` (main thread only) a first SIGINT or SIGTERM just sets sig.caught; a second aborts."
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    def __init__(self): self.caught, self.handled, self._old = None, False, {}
+
+    def _handler(self, signum, frame):
+        if self.caught is not None:
+            self.handled = True
+            raise KeyboardInterrupt(f"a second {signal.Signals(signum).name}: training stopped at once, without a checkpoint")
+        self.caught = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():        # Python allows handlers only there
+            for s in self.SIGNALS: self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items(): signal.signal(s, signal.SIG_DFL if h is None else h)
+        if self.caught is not None and not self.handled:                # arrived after the last step: the old handler gets it
+            os.kill(os.getpid(), signal.Signals[self.caught])
+        return False
+
+@patch
+def _signal_now(self: Trainer, caught: str | None, log_step: bool) -> str | None:
+    "The signal to stop on after this step: at once in one process; with several, at a log step, when any of them caught one."
+    if self.world == 1: return caught
+    if not log_step: return None
+    flag = torch.tensor([0 if caught is None else int(signal.Signals[caught])], device=self.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)                           # every process stops at the same step
+    return None if int(flag) == 0 else signal.Signals(int(flag)).name
+
+@patch
+def _stop_on_signal(self: Trainer, sig: _Interrupts, name: str):
+    "Write the checkpoint, say where it is, then SIGINT raises KeyboardInterrupt and SIGTERM sets `stopped` (run returns)."
+    sig.handled, self.interrupted = True, name
+    if self.ckpt_dir is not None and (self.last_ckpt is None or self.last_ckpt[1] != self.step): self.save()
+    where = (f"the checkpoint is {self.last_ckpt[0]}: resume from it" if self.ckpt_dir is not None else
+             "no checkpoint was written (no ckpt_dir)")
+    msg = f"{name} at step {self.step}: the step was finished, {where}"
+    if self.rank == 0:
+        with contextlib.suppress(OSError): print(msg, flush=True)         # a closed stdout must not lose the checkpoint
+    if name == "SIGINT": raise KeyboardInterrupt(msg)
+    self.stopped = msg
 
 # %% ../nbs/08_training.ipynb #c3bd76c3
 @patch
 def run(self: Trainer, until: int | None = None # stop after this step (default and at most: steps)
        ):
-    "Train up to `until`, yielding the record of each log step; checkpoints every ckpt_every steps and at the end."
+    "Train up to `until`, yielding the record of each log step; checkpoints every ckpt_every steps, at the end and on SIGINT/SIGTERM."
     until = self.steps if until is None else min(int(until), self.steps)
-    while self.step < until and self.stopped is None:
-        rec = self.train_step()
-        due = self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0
-        if rec is None and (due or self.step == until): rec = self._flush()   # a checkpoint only of steps checked to be finite
-        if due: self.save()
-        if rec is None: continue
-        if self.early_stopping is not None and self.step - self.early["best_step"] >= self.early_stopping:
-            self.stopped = f"early stopping at step {self.step}: no improvement of the smoothed loss since step {self.early['best_step']}"
-        if any([bool(cb(self, rec)) for cb in self.callbacks]) and self.stopped is None: self.stopped = f"stopped by a callback at step {self.step}"
-        yield rec
-    if self.ckpt_dir is not None and (self.last_ckpt is None or self.last_ckpt[1] != self.step): self.save()
+    if self.interrupted: self.stopped = self.interrupted = None          # an interrupted run goes on when run() is called again
+    if self.ckpt_dir is not None and self.rank == 0: remove_stale_tmp(self.ckpt_dir)
+    with _Interrupts() as sig:
+        while self.step < until and self.stopped is None:
+            rec = self.train_step()
+            due = self.ckpt_dir is not None and self.ckpt_every and self.step % self.ckpt_every == 0
+            caught = self._signal_now(sig.caught, rec is not None or due or self.step == until)
+            if rec is None and (due or caught or self.step == until): rec = self._flush()   # checkpoints only of checked steps
+            if due: self.save()
+            if caught: return self._stop_on_signal(sig, caught)
+            if rec is None: continue
+            if self.early_stopping is not None and self.step - self.early["best_step"] >= self.early_stopping:
+                self.stopped = f"early stopping at step {self.step}: no improvement of the smoothed loss since step {self.early['best_step']}"
+            if any([bool(cb(self, rec)) for cb in self.callbacks]) and self.stopped is None: self.stopped = f"stopped by a callback at step {self.step}"
+            yield rec
+            if self.world == 1 and sig.caught: return self._stop_on_signal(sig, sig.caught)   # came in a callback or the caller
+        if self.ckpt_dir is not None and (self.last_ckpt is None or self.last_ckpt[1] != self.step): self.save()
 
 @patch
 def fit(self: Trainer, until: int | None = None # stop after this step (default: steps)
@@ -543,18 +718,22 @@ def state_dict(self: Trainer) -> dict:
     self._flush()
     return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema and self.ema.state_dict(),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-            "early": dict(self.early), "stopped": self.stopped, "history": _pack_history(self.history),
-            "rng": rng_states(self.generator)}
+            "early": dict(self.early), "stopped": None if self.interrupted else self.stopped,   # a signal does not end the run
+            "history": _pack_history(self.history), "rng": rng_states(self.generator)}
 
 @patch
-def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "latest.pt"
+def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "latest.pt" (the one before it becomes previous.pt)
         ) -> Path:
-    "Write the checkpoint atomically (rank 0 of several processes; the others wait for it); returns its path."
+    "Write the checkpoint atomically, never from NaN or inf weights (rank 0 of several processes; the others wait); returns its path."
     if path is None:
         if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass save(path) or Trainer(..., ckpt_dir=...)")
         path = self.ckpt_dir / "latest.pt"
     path = Path(path)
-    if self.rank == 0: save_checkpoint(path, self.state_dict())
+    if self.rank == 0:
+        state = self.state_dict()
+        if bool(self._state_flags().any()):     # one read per checkpoint, whatever changed the weights since the last log step
+            raise _nonfinite_error(self, f"the weights or the EMA hold NaN or inf at step {self.step}, so {path} was not written", False)
+        save_checkpoint(path, state, previous=path.with_name("previous.pt") if path.name == "latest.pt" else None)
     else: self._flush()
     if self.world > 1: dist.barrier()
     self.last_ckpt = (path, self.step)
@@ -563,24 +742,39 @@ def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "la
 # %% ../nbs/08_training.ipynb #5ed35c30
 @patch
 def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / "latest.pt"
-           ignore: tuple = () # config keys allowed to differ (e.g. ("steps",) to extend a run)
+           ignore: tuple = () # keys of RESUME_FIXED that may differ all the same (e.g. ("data",) to fine-tune on other data)
           ) -> Trainer:
-    "Load a checkpoint of the same configuration and continue exactly where it stopped."
+    "Continue a checkpoint's run: exactly under its configuration; with the new lr, steps, clipping, precision... if those changed."
     if path is None:
         if self.ckpt_dir is None: raise ValueError("no path given and no ckpt_dir set: pass resume(path)")
         path = self.ckpt_dir / "latest.pt"
     ck = load_checkpoint(path)
-    diff = [d for d in _config_diff(ck["config"], self.config) if d.split(":")[0] not in set(ignore)]
-    if diff:
-        raise ValueError(f"the checkpoint {path} was written by another configuration; these keys disagree:\n  " + "\n  ".join(diff) +
-                         "\nbuild the Trainer (and the net) with the checkpoint's values, or pass ignore=(...) for keys that may differ")
+    weights = [x for x in [*ck["net"].values(), *(ck["ema"] or {}).get("shadow", {}).values()] if x.is_floating_point()]
+    if not bool(_all_finite(weights, "cpu")): raise CheckpointError(f"{path} holds NaN or inf weights; {_fallback(Path(path))}")
+    changed = {d.split(":")[0]: d for d in _config_diff(ck["config"], self.config)}
+    refused = [d for k, d in changed.items() if _resume_fixed(k) and k not in set(ignore)]
+    if refused:
+        raise ValueError(f"the checkpoint {path} was written for another network, data, target or schedule; these keys cannot "
+                         "change on resume:\n  " + "\n  ".join(refused) + "\nbuild the Trainer (and the net) with the checkpoint's "
+                         "values (lr, steps, warmup, grad_clip, batch_size, precision and logging may change)")
     self.net.load_state_dict(ck["net"])
-    if self.ema is not None: self.ema.load_state_dict(ck["ema"])
-    self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"]); self.scaler.load_state_dict(ck["scaler"])
+    if self.ema is not None: self.ema.load_state_dict(ck["ema"]); self.ema.decay = float(self.config["ema_decay"])
+    self.opt.load_state_dict(ck["optimizer"]); self.sched.load_state_dict(ck["scheduler"])
+    if "autocast_dtype" not in changed: self.scaler.load_state_dict(ck["scaler"])   # another precision keeps its own scaler
+    if changed.keys() & {"lr", "weight_decay", "warmup", "steps", "min_lr_ratio"}: self._apply_schedule()
     self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
     set_rng_states(ck["rng"], self.generator)
-    self.last_ckpt, self._window, self._t_window = (Path(path), self.step), [], time.perf_counter()
+    self.last_ckpt, self._window, self._t_window, self.interrupted = (Path(path), self.step), [], time.perf_counter(), None
+    self.resumed_changes = sorted(changed)
     return self
+
+@patch
+def _apply_schedule(self: Trainer):
+    "After loading a checkpoint: this trainer's lr and weight decay, and the rate of its warm-up + cosine at the step reached."
+    for g in self.opt.param_groups: g["initial_lr"], g["weight_decay"] = float(self.config["lr"]), float(self.config["weight_decay"])
+    self.sched.base_lrs = [float(self.config["lr"])] * len(self.opt.param_groups)
+    for g, f, base in zip(self.opt.param_groups, self.sched.lr_lambdas, self.sched.base_lrs): g["lr"] = base * f(self.sched.last_epoch)
+    self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
 
 # %% ../nbs/08_training.ipynb #60762020
 def evaluate_every(metric, # metric(trainer) -> float, lower is better (e.g. the FID of samples of trainer.ema's weights)

@@ -135,14 +135,19 @@ def sigmoid_beta(T: int = 1000, # number of diffusion steps
     return beta_from_alpha_bar(sigmoid_alpha_bar(T, start, end, tau, clip_min))
 
 # %% ../nbs/03_schedules.ipynb #8df93e11
-def karras_sigma(n: int, # number of noise levels (sampling steps)
+def karras_sigma(n_levels: int, # how many levels > 0 (not steps: see the docstring)
                  sigma_min: float = 0.002, # smallest noise level
                  sigma_max: float = 80.0, # largest noise level
                  rho: float = 7.0, # the levels are evenly spaced in sigma^(1/rho)
-                 append_zero: bool = False # append sigma_n = 0, the sampler's clean end point
+                 append_zero: bool = False # append sigma = 0, the sampler's clean end point
                 ) -> torch.Tensor:
-    "Karras et al. (2022) eq. 5: n descending noise levels from sigma_max to sigma_min, (n,) or (n+1,) float64."
-    if isinstance(n, bool) or int(n) != n or n < 2: raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    """Karras et al. (2022) eq. 5: n_levels descending levels from sigma_max to sigma_min, float64; with append_zero, a final 0.
+
+    Levels, not steps: a sampler walks from each level to the next, so the grid makes n_levels - 1 steps, and with
+    append_zero=True (the samplers' grids) n_levels steps, the last one to sigma = 0."""
+    n = n_levels
+    if isinstance(n, bool) or int(n) != n or n < 2:
+        raise ValueError(f"n_levels must be an integer >= 2 (the number of noise levels > 0, not of steps), got {n!r}")
     if not (0 < sigma_min < sigma_max < math.inf and rho > 0):
         raise ValueError(f"karras_sigma needs 0 < sigma_min < sigma_max < inf and rho > 0; got sigma_min={sigma_min}, sigma_max={sigma_max}, rho={rho}")
     n = int(n)

@@ -9,15 +9,17 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'FID_KINDS',
-           'COMPILE_MODES', 'one_line', 'CLIParser', 'int_at_least', 'float_in', 'missing_data_error', 'load_data',
-           'build_net', 'net_from_config', 'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices',
-           'draw_samples', 'schedule_from_config', 'load_denoiser', 'toy_distance', 'image_metric', 'comparison_figure',
-           'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings', 'add_quality_options',
-           'check_quality_options', 'demo_parser', 'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32',
-           'check_batch', 'auto_batch_size', 'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo',
-           'training_fid', 'save_fid', 'demo_main', 'sample_parser', 'progressive_indices', 'class_labels',
-           'guided_denoiser', 'read_image', 'ddim_interpolate', 'index_generator', 'per_sample_randn', 'to_uint8',
-           'sample_batches', 'sample_pngs', 'check_sample_options', 'run_sample', 'sample_main']
+           'COMPILE_MODES', 'SAMPLE_FILES', 'one_line', 'CLIParser', 'int_at_least', 'device_arg', 'seed_arg',
+           'float_in', 'missing_data_error', 'cli_data_errors', 'load_data', 'build_net', 'net_from_config',
+           'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices', 'draw_samples',
+           'schedule_from_config', 'load_denoiser', 'unreadable_checkpoint', 'toy_distance', 'image_metric',
+           'comparison_figure', 'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings',
+           'add_quality_options', 'check_quality_options', 'demo_parser', 'batch_size_arg', 'add_speed_options',
+           'speed_options', 'use_tf32', 'check_batch', 'auto_batch_size', 'check_tensorboard', 'tensorboard_callback',
+           'eta_callback', 'run_demo', 'training_fid', 'save_fid', 'demo_main', 'demo_files', 'check_out_dir',
+           'PipeSafeStdout', 'sample_parser', 'progressive_indices', 'class_labels', 'guided_denoiser', 'read_image',
+           'ddim_interpolate', 'index_generator', 'per_sample_randn', 'to_uint8', 'sample_batches', 'sample_pngs',
+           'check_sample_options', 'run_sample', 'sample_main']
 
 # %% ../nbs/11a_cli.ipynb #336aa1b5
 def one_line(message) -> str:
@@ -38,6 +40,19 @@ def int_at_least(lo: int # the smallest value allowed
         if v is None or v < lo: raise argparse.ArgumentTypeError(f"must be an integer >= {lo}, got {s!r}")
         return v
     return parse
+
+def device_arg(s: str) -> str:
+    "An argparse `type` for --device: auto, cpu, cuda, cuda:N or mps (refused later, with its reason)."
+    import re
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps(:\d+)?", s):
+        raise argparse.ArgumentTypeError(f"unknown device {s!r}; choose auto, cpu, cuda or cuda:N (mps is refused: it lacks float64)")
+    return s
+
+def seed_arg(s: str) -> int:
+    "An argparse `type` for --seed: an integer in [0, 2**32 - 1], the range every generator of a run accepts."
+    v = int_at_least(0)(s)
+    if v > 2**32 - 1: raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**32 - 1], got {s!r}")
+    return v
 
 def float_in(lo: float, # lower bound (excluded)
              hi: float = float("inf"), # upper bound (excluded)
@@ -68,6 +83,19 @@ def missing_data_error(key: str, # the image set: mnist, fashion_mnist or cifar1
                              f"--download; offline, pass --data-root DIR for a folder that holds {_LAYOUT[key]}; or "
                              "train on --data digits, the small set that ships with scikit-learn")
 
+@contextlib.contextmanager
+def cli_data_errors(key: str, root=None, download: bool | None = None):
+    "Reword the data module's errors for a command-line user: its flags (--data-root, --download), not root= / download=True."
+    from ddpm_course.data import DataFileError
+    try: yield
+    except DataFileError as e:
+        raise ValueError(f"{e.path} {e.why}: delete it and run again (with --download), or pass --data-root DIR for a "
+                         "folder with a good copy") from None
+    except FileNotFoundError:
+        if key not in _LAYOUT: raise
+        raise missing_data_error(key, root, download) from None
+
+# %% ../nbs/11a_cli.ipynb #de75ea34
 def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASETS) or a folder of images
               root: str | Path | None = None, # the image-data root (default: data_root(): env DDPM_COURSE_DATA, ...)
               image_size: int | None = None, # resize images to this many pixels (default: their own size)
@@ -88,12 +116,12 @@ def load_data(name: str, # a toy set (TOY_DATASETS), an image set (IMAGE_DATASET
     if key not in IMAGE_DATASETS and not pathlike and not Path(name).exists():
         raise ValueError(f"unknown dataset {name!r}; choose a toy set ({', '.join(sorted(TOY_DATASETS))}), an image set "
                          f"({', '.join(IMAGE_DATASETS)}) or a folder of images")
-    try:
-        where = key if key in IMAGE_DATASETS else str(Path(name).expanduser()) if str(name).startswith("~") else str(name)
+    where = key if key in IMAGE_DATASETS else str(Path(name).expanduser()) if str(name).startswith("~") else str(name)
+    if key not in IMAGE_DATASETS and not Path(where).is_dir():
+        raise FileNotFoundError(f"--data {name}: no such folder{' (it is a file)' if Path(where).exists() else ''}; --data takes "
+                                f"a toy set ({', '.join(sorted(TOY_DATASETS))}), an image set ({', '.join(IMAGE_DATASETS)}) or a folder of images")
+    with cli_data_errors(key, root, download):
         x, y = image_tensor(where, root=root, n=max_images, size=image_size, download=download, fallback=False)
-    except FileNotFoundError:
-        if key not in IMAGE_DATASETS or key == "digits": raise     # a folder: its own message names the path
-        raise missing_data_error(key, root, download) from None
     if x.shape[-1] != x.shape[-2]:
         raise ValueError(f"the images are {x.shape[-2]} x {x.shape[-1]} pixels; the UNet needs square images: pass "
                          "--image-size S (the centred square, resized to S x S)")
@@ -218,7 +246,7 @@ def load_denoiser(path: str | Path, # a checkpoint written by ddpm-demo (or by a
     try: ck = load_checkpoint(path)
     except OSError: raise
     except Exception as e:   # torch.load of a file that is not a checkpoint fails in many ways (pickle, zip, KeyError)
-        raise ValueError(f"{path} is not a readable checkpoint ({type(e).__name__}: {one_line(e)[:200]})") from None
+        raise unreadable_checkpoint(path, e, "pass another checkpoint, or train again with ddpm-demo") from None
     if not isinstance(ck, dict) or not {"config", "ema", "step"} <= set(ck):
         raise ValueError(f"{path} is not a Trainer checkpoint (it lacks config, ema and step); write one with ddpm-demo")
     config = ck["config"]
@@ -227,7 +255,23 @@ def load_denoiser(path: str | Path, # a checkpoint written by ddpm-demo (or by a
     except RuntimeError as e:
         raise ValueError(f"the weights in {path} do not fit the network rebuilt from its config ({one_line(e)[:200]}); "
                          "was it trained with net_config= set?") from None
+    import torch
+    bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad: raise ValueError(f"the weights in {path} are not finite (NaN or inf in {len(bad)} tensors, e.g. {bad[0]}): the run "
+                             "diverged before it was saved; sample from an earlier checkpoint, or train again with a lower --lr")
     return VPDenoiser(net.to(device).eval(), schedule_from_config(config), target=config["target"]), config, ck["step"]
+
+def unreadable_checkpoint(path: Path, # the checkpoint that failed to load
+                          e: Exception, # what torch.load (or load_checkpoint) raised
+                          todo: str # what the user can do instead
+                         ) -> ValueError:
+    "The error for a file that is not a readable checkpoint: which file, the other checkpoints beside it, what to do."
+    import ddpm_course.training as tr
+    if isinstance(e, getattr(tr, "CheckpointError", ())): return ValueError(one_line(e))   # chapter 08's words: file and remedy
+    others = sorted(q.name for q in Path(path).parent.glob("*.pt") if q.name != Path(path).name and q.is_file())
+    why = type(e).__name__ if "weights_only" in str(e) else f"{type(e).__name__}: {one_line(e)[:120]}"   # torch's hint misleads
+    return ValueError(f"{path} is not a readable checkpoint ({why}); it is empty, truncated or not written by a Trainer: {todo}"
+                      + (f" (other checkpoints beside it: {', '.join(others)})" if others else ""))
 
 # %% ../nbs/11a_cli.ipynb #14822c21
 def toy_distance(samples, # (n, D) samples of the model
@@ -257,14 +301,16 @@ def image_metric(samples, # generated images (n, C, S, S) in [-1, 1]
         return dict(skipped=f"no course FID for {dataset!r}: its classifier exists for {' and '.join(COURSE_FID_DATA)}")
     from ddpm_course.data import image_tensor
     from ddpm_course.metrics import course_classifier, ClassifierFeatures, fid_from_features
-    clf = course_classifier(dataset, device=device, root=root)    # trained once (seconds), then cached
+    with cli_data_errors(dataset, root, download): clf = course_classifier(dataset, device=device, root=root)   # trained once, cached
     n, S = len(samples), samples.shape[-1]
     if n <= clf.num_features:
         return dict(skipped=f"no course FID: it needs more samples than its {clf.num_features} features (else the "
                             f"covariance is singular); draw {10 * clf.num_features} or more")
     feats = ClassifierFeatures(clf)                                 # resizes to the classifier's 28 x 28
     f = lambda x: torch.cat([feats(x[i:i + 500]) for i in range(0, len(x), 500)]).cpu()
-    real = lambda train: image_tensor(dataset, root=root, train=train, n=n, size=S, download=download, fallback=False)[0]
+    def real(train: bool):
+        with cli_data_errors(dataset, root, download):
+            return image_tensor(dataset, root=root, train=train, n=n, size=S, download=download, fallback=False)[0]
     with torch.no_grad():
         held_out = f(real(False))
         fid = float(fid_from_features(f(samples), held_out))
@@ -376,6 +422,9 @@ def _device(name: str) -> str:
         raise ValueError("--device mps is not supported: the course computes noise levels in float64, which MPS lacks; use cpu")
     if str(name).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: CUDA is not available here; use --device cpu (or auto)")
+    if str(name).startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return str(get_device(name))
 
 @contextlib.contextmanager
@@ -481,8 +530,8 @@ def demo_parser() -> CLIParser:
     a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps of every sampler (default: ddpm all 1000 on toy "
       "data, 250 on images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
     a("--n-samples", type=int_at_least(2), default=None, help=f"how many samples to draw (default: {both('n_samples')})")
-    a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
-    a("--seed", type=int, default=0, help="seeds the weights and training; sampling uses SEED + 1 (default: 0)")
+    a("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
+    a("--seed", type=seed_arg, default=0, help="seeds the weights and training; sampling uses SEED + 1 (default: 0)")
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, whose tiny "
       "network only loses from threads, PyTorch's own choice for images)")
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a training progress bar (default: on)")
@@ -657,15 +706,21 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
     from ddpm_course.data import IMAGE_DATASETS
     key = str(args.data).lower().replace("-", "_")
     args.fid = check_quality_options(args, kind, key if key in IMAGE_DATASETS else str(args.data))
+    check_out_dir(Path(args.out).expanduser(), demo_files(args.sampler))     # before any data is read or step trained
     with contextlib.ExitStack() as stack:
         stack.enter_context(_threads(args.threads or (1 if kind == "toy" and device == "cpu" else None)))
         if rank: stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))  # rank 0 speaks
         kind, data = load_data(args.data, args.data_root, s.get("image_size", args.image_size), args.max_images, args.download,
                                labels=args.class_conditional)
         data, labels = data if isinstance(data, tuple) else (data, None)
-        trainer, sch, data_name = _train(args, s, kind, data, device, speed, world, labels)
+        with _out_of_memory(f"while training at batch {s['batch_size']}", "pass a smaller --batch-size, --batch-size auto "
+                            "(the largest batch that fits a CUDA GPU), or --grad-accum K (K micro-batches per step)",
+                            resume=Path(args.out).expanduser() / "latest.pt"):
+            trainer, sch, data_name = _train(args, s, kind, data, device, speed, world, labels)
         if trainer.rank: return dict(paths={}, results={}, step=trainer.step)   # the other processes only train
-        results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, trainer.device)
+        with _out_of_memory(f"while sampling {s['n_samples']} samples", "pass a smaller --n-samples; the trained run is saved: "
+                            f"ddpm-sample --ckpt {Path(args.out).expanduser() / 'latest.pt'} --png-dir DIR --batch-size B samples it in batches"):
+            results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, trainer.device)
         return _write_outputs(args, s, kind, trainer, results, panels, real, gif_states)
 
 # %% ../nbs/11a_cli.ipynb #b5174c45
@@ -751,12 +806,17 @@ def _fit(args, trainer, out: Path, tf32_on: bool):
     "Resume if asked, train to --steps (TF32 where on), save, leave the process group; returns the trainer."
     import torch.distributed as dist
     from ddpm_course.gpu import tf32
-    from ddpm_course.training import smooth
+    from ddpm_course.training import smooth, load_checkpoint
     ckpt = out / "latest.pt"
     try:
         if args.resume:
             if not ckpt.is_file(): raise FileNotFoundError(f"--resume: no checkpoint at {ckpt} to continue; run once without --resume")
-            trainer.resume(ckpt, ignore=("steps", "warmup"))         # a larger --steps extends the run
+            try: trainer.resume(ckpt, ignore=("steps", "warmup"))    # a larger --steps extends the run
+            except Exception:
+                try: load_checkpoint(ckpt)                           # unreadable, or readable but refused (its own message)?
+                except Exception as e: raise unreadable_checkpoint(ckpt, e, f"copy another checkpoint of the run to {ckpt}, "
+                                                                   "or start afresh without --resume") from None
+                raise
             print(f"resumed {ckpt} at step {trainer.step}")
         elif ckpt.exists(): print(f"note: overwriting the run in {out} (pass --resume to continue it)")
         if trainer.rank == 0:                                        # rank 0 speaks and logs
@@ -771,6 +831,9 @@ def _fit(args, trainer, out: Path, tf32_on: bool):
             else: print(f"the checkpoint is at step {trainer.step} >= --steps {trainer.steps}: nothing to train")
         if trainer.last_ckpt is None or trainer.last_ckpt[1] != trainer.step: trainer.save()
         if trainer.rank == 0 and args.tensorboard: writer.close()
+        if trainer.interrupted:                                      # SIGTERM: the checkpoint is written; no sampling after it
+            raise SystemExit(f"{trainer.interrupted} at step {trainer.step}: stopped after writing {ckpt}; "
+                             "continue with the same command and --resume")
     finally:
         if trainer.world > 1 and dist.is_initialized(): dist.destroy_process_group()   # rank 0 samples alone
     loss = smooth(trainer.history["loss"])[-1] if trainer.history["loss"] else float("nan")
@@ -882,6 +945,7 @@ def _write_outputs(args, s: dict, kind: str, trainer, results: dict, panels: dic
 def _main(parser, run, argv) -> int:
     "Parse, run, and print an expected error as one line (exit status 2); anything else is a bug and keeps its traceback."
     args = parser.parse_args(argv)
+    out = sys.stdout = PipeSafeStdout(sys.stdout)       # `ddpm-demo | head -1`: the run goes on when its reader goes
     try: run(args)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr); return 130
@@ -892,12 +956,65 @@ def _main(parser, run, argv) -> int:
         if not isinstance(e, expected): raise
         world, rank = _world()                          # under torchrun, an error of another rank says which
         print(f"{parser.prog}{f' [rank {rank} of {world}]' if rank else ''}: error: {one_line(e)}", file=sys.stderr); return 2
+    finally:
+        out.flush()                                     # a reader gone early shows here, not in the interpreter's last flush
+        if sys.stdout is out: sys.stdout = out.stream
     return 0
 
 def demo_main(argv: list[str] | None = None # the arguments (default: sys.argv[1:])
              ) -> int:
     "The `ddpm-demo` console script; returns the exit status."
     return _main(demo_parser(), run_demo, argv)
+
+# %% ../nbs/11a_cli.ipynb #3d302875
+SAMPLE_FILES = ("samples.npy", "samples.png", "denoising.gif", "interpolation.png", "progressive.png", "interpolation_images.png")
+
+def demo_files(samplers) -> list[str]:
+    "The files ddpm-demo may write into --out, for check_out_dir."
+    return ["latest.pt", "best.pt", "metrics.json", "comparison.png", "loss.png", "denoising.gif", "fid.png", "ref_stats.npz",
+            "samples.npy", "samples.png", *[f"samples_{s}.{ext}" for s in samplers for ext in ("npy", "png")]]
+
+def check_out_dir(out: Path, # the output folder (created later if missing)
+                  names=(), # the files the command writes into it
+                  flag: str = "--out"):
+    "Refuse, before any work, an output folder that is a file or cannot be created, and output files that are folders."
+    import os
+    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"{flag} {out} is a file: pass a folder (it is created if missing)")
+    top = next(q for q in (out, *out.parents) if q.exists())
+    if not top.is_dir(): raise NotADirectoryError(f"{flag} {out} cannot be created: {top} is a file; pass another folder")
+    if not os.access(top, os.W_OK | os.X_OK): raise PermissionError(f"{flag} {out}: {top} is not writable; pass a folder you can write to")
+    dirs = [n for n in names if (out / n).is_dir()]
+    if dirs: raise IsADirectoryError(f"{out / dirs[0]} is a folder where a file goes: move it away, or pass another {flag}")
+    return out
+
+class PipeSafeStdout:
+    "sys.stdout for a command whose reader may go (`ddpm-demo | head -1`): once the pipe is closed, prints are dropped and the run goes on."
+    def __init__(self, stream): self.stream, self.reader_gone = stream, False
+    def _gone(self):
+        import os
+        self.reader_gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):     # the interpreter's last flush then goes to devnull
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+    def write(self, s: str) -> int:
+        if not self.reader_gone:
+            try: return self.stream.write(s)
+            except BrokenPipeError: self._gone()
+        return len(s)
+    def flush(self):
+        if not self.reader_gone:
+            try: self.stream.flush()
+            except BrokenPipeError: self._gone()
+    def __getattr__(self, name): return getattr(self.stream, name)
+
+@contextlib.contextmanager
+def _out_of_memory(what: str, todo: str, resume: Path | None = None):
+    "Turn torch's out-of-memory error into one line: what ran out, what to try, and the checkpoint to resume from."
+    import torch
+    try: yield
+    except torch.OutOfMemoryError as e:
+        if torch.cuda.is_available(): torch.cuda.empty_cache()
+        kept = f"; {resume} holds the last checkpoint: add --resume to continue from it" if resume and resume.is_file() else ""
+        raise torch.OutOfMemoryError(f"out of GPU memory {what} ({one_line(e)[:80]}): {todo}{kept}") from None
 
 # %% ../nbs/11a_cli.ipynb #b4486260
 def _scale_arg(s: str) -> float:
@@ -925,7 +1042,7 @@ def sample_parser() -> CLIParser:
     a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps (default: ddpm all 1000 on toy data, 250 on "
       "images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
     a("--n", type=int_at_least(2), default=None, help="how many samples (default: 2000 points; images 1000 on a GPU, 256 on a CPU)")
-    a("--seed", type=int, default=None, help="seed of the initial noise (default: the training seed + 1, as ddpm-demo)")
+    a("--seed", type=seed_arg, default=None, help="seed of the initial noise (default: the training seed + 1, as ddpm-demo)")
     a("--gif", action="store_true", help="also write the denoising GIF (denoising.gif)")
     a("--interpolate", action="store_true", help="also write interpolation.png: slerp between initial noises, decoded "
       "deterministically (DDIM if --sampler ddpm)")
@@ -942,7 +1059,7 @@ def sample_parser() -> CLIParser:
       "(nothing else), for any FID tool; image i depends only on --seed and i, not on --batch-size")
     a("--batch-size", type=int_at_least(1), default=256, help="images per batch of --png-dir (default: 256)")
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bar over the batches of --png-dir (default: on)")
-    a("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
+    a("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, PyTorch's own choice for images)")
     a("--download", action=argparse.BooleanOptionalAction, default=None, help="fetch the held-out images of the course FID "
       "if they are missing; --no-download never does (default: download if missing and the host answers)")
@@ -1155,7 +1272,8 @@ def run_sample(args: argparse.Namespace # parsed by sample_parser()
     if args.class_label is not None: denoiser = guided_denoiser(denoiser, 1.0 if args.guidance is None else args.guidance)
     shape = (net.dim,) if hasattr(net, "dim") else (net.in_channels, net.image_size, net.image_size)
     with _threads(args.threads or (1 if len(shape) == 1 and device == "cpu" else None)):
-        return _run_sample(args, ckpt, device, denoiser, config, step, shape)
+        with _out_of_memory(f"while sampling from {ckpt}", "pass a smaller --n, or --png-dir DIR with a smaller --batch-size"):
+            return _run_sample(args, ckpt, device, denoiser, config, step, shape)
 
 def _run_pngs(args, denoiser, n: int, k: int, shape: tuple, seed: int, device) -> dict:
     "--png-dir: n images as PNG files, in batches; nothing else is written."
@@ -1212,7 +1330,7 @@ def _run_sample(args, ckpt, device, denoiser, config, step, shape) -> dict:
     if args.png_dir: return _run_pngs(args, denoiser, n, k, shape, seed, device)
     ends = [_image_arg(a, config, shape, args) for a in args.interpolate_images] if args.interpolate_images else None
     out = Path(args.out).expanduser() if args.out else ckpt.parent / "samples"
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, SAMPLE_FILES).mkdir(parents=True, exist_ok=True)
     g = make_generator(seed)
     gif, prog = set(gif_indices(k)) if args.gif else set(), progressive_indices(k) if args.progressive else []
     t0 = time.perf_counter()

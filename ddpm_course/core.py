@@ -31,12 +31,22 @@ def get_device(device: str | torch.device | None = None # "cpu", "cuda", "cuda:1
 def make_generator(seed: int = 0, # the seed of the stream
                    device: str | torch.device = "cpu" # where the generator lives
                   ) -> torch.Generator:
-    "A `torch.Generator` seeded with `seed`."
-    return torch.Generator(device=device).manual_seed(int(seed))
+    "A `torch.Generator` seeded with `seed`, an integer in [0, 2**64 - 1]."
+    return torch.Generator(device=device).manual_seed(_check_seed(seed, 2**64 - 1, "make_generator"))
 
-def seed_everything(seed: int = 0):
+def seed_everything(seed: int = 0 # an integer in [0, 2**32 - 1], NumPy's range
+                   ):
     "Seed Python's, NumPy's and PyTorch's global generators (for code we do not control, such as weight init)."
+    seed = _check_seed(seed, 2**32 - 1, "seed_everything")
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+
+def _check_seed(seed, hi: int, who: str) -> int:
+    "The seed as an int, refused (with the range) unless it is an integer in [0, hi]."
+    try: s = int(seed)
+    except (TypeError, ValueError): s = None
+    if isinstance(seed, bool) or s is None or s != seed or not 0 <= s <= hi:
+        raise ValueError(f"{who} takes a seed that is an integer in [0, 2**{hi.bit_length()} - 1], got {seed!r}")
+    return s
 
 def randn_like(x: torch.Tensor, # the shape, dtype and device to match
                generator: torch.Generator | None = None # the stream to draw from (global stream if None)

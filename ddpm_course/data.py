@@ -12,7 +12,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['TOY_DATASETS', 'IMAGE_DATASETS', 'ToyDistribution', 'SwissRoll2D', 'SwissRoll3D', 'GaussianMixture', 'Gaussian',
-           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'online', 'bad_images',
+           'TwoMoons', 'Sinusoid', 'Checkerboard', 'toy_dataset', 'data_root', 'online', 'bad_images', 'DataFileError',
            'image_data_available', 'ImageDataset', 'image_dataset', 'image_tensor', 'image_uint8', 'image_set_bytes',
            'StreamingImages']
 
@@ -533,14 +533,36 @@ def _torchvision_set(key, r, train, download):
     from torchvision import datasets
     cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST, "cifar10": datasets.CIFAR10}[key]
     try: return cls(str(r), train=train, download=False)
-    except RuntimeError as e:
-        if "not found" not in str(e).lower() and "corrupted" not in str(e).lower(): raise
+    except Exception as e:   # a truncated idx file is a RuntimeError of a reshape, random bytes an AssertionError, ...
+        if not isinstance(e, RuntimeError) or ("not found" not in str(e).lower() and "corrupted" not in str(e).lower()):
+            _unreadable(key, Path(r) / cls.__name__ / "raw", train, e)
     if download is False or (download is None and not online(key)): return None
     print(f"downloading {key} into {r} (torchvision's download=True) ...", flush=True)
     try: return cls(str(r), train=train, download=True)
     except (RuntimeError, OSError) as e:
         print(f"the download of {key} failed: {type(e).__name__}: {e}", flush=True)
         return None
+
+class DataFileError(ValueError):
+    "A file of a named image set that is on disk but cannot be read (truncated or corrupt); .path names it, .why says how."
+    def __init__(self, path, why: str):
+        self.path, self.why = Path(path), why
+        super().__init__(f"{path} {why}: delete it and download the set again (download=True), or pass root= (or set "
+                         "DDPM_COURSE_DATA) for a folder with a good copy")
+
+def _unreadable(key, folder: Path, train: bool, e: Exception):
+    "Raise DataFileError for the idx file of `folder` whose size is not what its header says, else for the folder."
+    for part in ("images-idx3", "labels-idx1"):
+        f = folder / f"{'train' if train else 't10k'}-{part}-ubyte"
+        if not f.is_file(): continue
+        with f.open("rb") as fh: head, size = fh.read(16), f.stat().st_size
+        nd = head[3] if len(head) >= 4 and head[:3] == b"\0\0\x08" else None     # magic: 0, 0, type 8 (ubyte), ndim
+        dims = [int.from_bytes(head[4 + 4 * k:8 + 4 * k], "big") for k in range(nd)] if nd and len(head) >= 4 + 4 * nd else None
+        want = 4 + 4 * nd + math.prod(dims) if dims else None
+        if want != size:
+            raise DataFileError(f, f"is truncated or corrupt ({size} bytes" + (f", its header promises {want})" if want else
+                                   ", without a valid idx header)")) from None
+    raise DataFileError(folder, f"holds {key} files that torchvision cannot read ({type(e).__name__}: {e})") from None
 
 def _named_set(key, root, train, download):
     "The dataset of a named set, or None when it is neither on disk nor downloadable."
@@ -582,9 +604,10 @@ def _base_dataset(name, root=None, train=True, download=None, fallback=False):
     if key == "digits": return _Digits(train)
     path = Path(str(name)).expanduser()
     if path.is_dir(): return _image_folder(path)
-    if os.sep in str(name) or str(name).startswith((".", "~")) or path.suffix:
+    if path.exists(): raise NotADirectoryError(f"{path} is a file, not a folder of images: pass the folder that holds them")
+    if isinstance(name, Path) or os.sep in str(name) or str(name).startswith((".", "~")) or path.suffix:
         raise FileNotFoundError(f"image folder {path} does not exist; pass a folder of images (class subfolders, "
-                                "or images directly inside it)")
+                                f"or images directly inside it) or one of the named sets: {', '.join(IMAGE_DATASETS)}")
     raise ValueError(f"unknown image data set {name!r}; known names: {', '.join(IMAGE_DATASETS)}, "
                      "or a path to a folder of images")
 

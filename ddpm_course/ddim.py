@@ -35,7 +35,7 @@ def ddim_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
         raise ValueError(f"a step up (sigma_next > sigma, as in inversion) is deterministic: pass eta=0, got eta={eta}")
     ab_t = expand_like(alpha_bar_from_sigma(sigma), x)                    # (B, 1, ..., 1) alpha_bar = 1 / (1 + sigma^2)
     ab_s = expand_like(alpha_bar_from_sigma(sigma_next), x)
-    x0_hat = denoiser(x, sigma, cond=cond).to(torch.float64)
+    x0_hat = denoiser(x, sigma, cond).to(torch.float64)   # cond by position, as every step rule passes it
     x_t = ab_t.sqrt() * x.to(torch.float64)                              # VP coordinates
     eps_hat = (x_t - ab_t.sqrt() * x0_hat) / (1 - ab_t).sqrt()           # eq. 9 solved for eps
     c = eta * ((1 - ab_s) / (1 - ab_t)).sqrt() * (1 - ab_t / ab_s).clamp_min(0).sqrt()   # eq. 16
@@ -135,6 +135,8 @@ def slerp(z0: torch.Tensor, # (B, ...) start noises, one vector per sample
     a = torch.as_tensor(alpha, dtype=torch.float64, device=z0.device)
     if a.ndim == 0: a = a.expand(z0.shape[0])
     if a.shape != (z0.shape[0],): raise ValueError(f"alpha must be a float or one value per sample, shape ({z0.shape[0]},); got {tuple(a.shape)}")
+    if not bool(((a >= 0) & (a <= 1)).all()):    # NaN fails both comparisons
+        raise ValueError(f"alpha must lie in [0, 1] (0 gives z0, 1 gives z1; no NaN), got values in [{a.min().item()}, {a.max().item()}]")
     small = theta < 1e-6
     st = torch.where(small, torch.ones_like(theta), theta.sin())
     w0 = torch.where(small, 1 - a, ((1 - a) * theta).sin() / st)

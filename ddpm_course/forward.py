@@ -44,9 +44,12 @@ def linear_beta(T: int = 1000, # number of diffusion steps
                                  torch.linspace(beta_1, beta_T, int(T), dtype=torch.float64)]))
 
 # %% ../nbs/02_forward_process.ipynb #9f53f4e7
-def _check_t(t, x: torch.Tensor, T: int, lo: int) -> torch.Tensor:
-    "t as a long tensor of shape (B,), checked to lie in [lo, T]."
+def _check_t(t, x: torch.Tensor, T: int, lo: int, name: str = "x") -> torch.Tensor:
+    "t as a long tensor of shape (B,), checked to lie in [lo, T]; x must be a float batch."
     if x.ndim == 0: raise ValueError("x must be a batch of shape (B, ...), got a 0-d tensor; use x[None] for one sample")
+    if not x.is_floating_point():     # else alpha_bar would be cast to x's integer dtype: 0 for every t > 0
+        raise ValueError(f"{name} must be a float tensor of data in [-1, 1], got dtype {x.dtype}; convert it first, "
+                         "e.g. 8-bit pixels v as v.float() / 127.5 - 1")
     t = torch.as_tensor(t, device=x.device)
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         raise ValueError(f"t must hold integer time steps (an int or a LongTensor), got dtype {t.dtype}; "
@@ -78,7 +81,7 @@ def q_step(x_prev: torch.Tensor, # x_{t-1}, shape (B, ...)
           ) -> torch.Tensor:
     "One forward step x_t ~ q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I) (Ho et al. eq. 2)."
     beta = check_beta(beta, allow_terminal_one=True)
-    t = _check_t(t, x_prev, beta.shape[0] - 1, 1)
+    t = _check_t(t, x_prev, beta.shape[0] - 1, 1, "x_prev")
     noise = _check_noise(noise, x_prev, generator)
     b = _gather(beta, t, x_prev)
     return (1 - b).sqrt() * x_prev + b.sqrt() * noise
@@ -110,7 +113,7 @@ def q_sample(x0: torch.Tensor, # clean data x_0, shape (B, ...)
             ) -> torch.Tensor:
     "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, a draw from q(x_t | x_0) (Ho et al. eq. 4)."
     alpha_bar = _check_alpha_bar(alpha_bar)
-    t = _check_t(t, x0, alpha_bar.shape[0] - 1, 0)
+    t = _check_t(t, x0, alpha_bar.shape[0] - 1, 0, "x0")
     noise = _check_noise(noise, x0, generator)
     ab = _gather(alpha_bar, t, x0)
     return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
@@ -124,7 +127,7 @@ def q_posterior(x0: torch.Tensor, # clean data x_0, shape (B, ...)
     "Mean and variance of q(x_{t-1} | x_t, x_0) (Ho et al. eqs. 6-7); the variance has shape (B, 1, ..., 1)."
     if x0.shape != xt.shape: raise ValueError(f"x0 and xt must have the same shape, got {tuple(x0.shape)} and {tuple(xt.shape)}")
     alpha_bar = _check_alpha_bar(alpha_bar)
-    t = _check_t(t, x0, alpha_bar.shape[0] - 1, 1)
+    t = _check_t(t, x0, alpha_bar.shape[0] - 1, 1, "x0")
     ab_t, ab_prev = _gather(alpha_bar, t, x0), _gather(alpha_bar, t - 1, x0)
     alpha_t = ab_t / ab_prev
     beta_t = 1 - alpha_t

@@ -100,6 +100,10 @@ def fid_from_features(f1: torch.Tensor, # (n, D) features of the first image set
     return frechet_distance(*gaussian_stats(f1, "f1"), *gaussian_stats(f2, "f2"))
 
 # %% ../nbs/13_metrics.ipynb #f83daf54
+def _check_degree(degree):
+    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)) or degree < 1:
+        raise ValueError(f"the kernel degree must be a positive integer (KID uses 3), got {degree!r}")
+
 def poly_mmd2(x: torch.Tensor, # (n, D) first feature set
               y: torch.Tensor, # (m, D) second feature set
               degree: int = 3, # p of k(x, y) = (gamma x.y + coef)^p
@@ -108,6 +112,7 @@ def poly_mmd2(x: torch.Tensor, # (n, D) first feature set
               block: int = 1024 # rows per block: memory stays O(block * max(n, m))
              ) -> torch.Tensor:
     "Unbiased MMD^2 (U-statistic) with the polynomial kernel (gamma x.y + coef)^degree, a float64 scalar."
+    _check_degree(degree)
     x, y = _as_features(x, "x"), _as_features(y, "y").to(x.device)
     if x.shape[1] != y.shape[1]: raise ValueError(f"x and y must have the same feature dimension, got {x.shape[1]} and {y.shape[1]}")
     n, m, D = x.shape[0], y.shape[0], x.shape[1]
@@ -128,6 +133,7 @@ def kid(f1: torch.Tensor, # (n, D) features of the first image set (torchmetrics
         degree: int = 3, gamma: float | None = None, coef: float = 1.0 # the kernel (gamma x.y + coef)^degree
        ) -> tuple[torch.Tensor, torch.Tensor]:
     "Kernel Inception Distance (Binkowski et al. 2018): mean and (population) std of poly_mmd2 over random subsets."
+    _check_degree(degree)
     f1, f2 = _as_features(f1, "f1"), _as_features(f2, "f2")
     if isinstance(subset_size, bool) or int(subset_size) != subset_size or subset_size < 2:
         raise ValueError(f"subset_size must be an integer >= 2, got {subset_size!r}")
@@ -512,10 +518,12 @@ def load_classifier(path: str | Path, # a file written by save_classifier
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"no course classifier at {path}; train one with train_course_classifier() and save_classifier(clf, path)")
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    clf = CourseClassifier(**ck["config"])
-    clf.load_state_dict(ck["state_dict"])
-    clf.info = ck["info"]
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        clf = CourseClassifier(**ck["config"]); clf.load_state_dict(ck["state_dict"]); clf.info = dict(ck["info"])
+    except Exception as e:   # empty, truncated, random bytes or another file: torch fails in many ways
+        raise ValueError(f"{path} is not a readable course classifier ({type(e).__name__}): delete it; "
+                         "course_classifier() then trains and saves a new one") from None
     return clf.to(get_device(device)).eval()
 
 def course_classifier(dataset: str = "mnist", # the data set of the classifier
@@ -526,8 +534,12 @@ def course_classifier(dataset: str = "mnist", # the data set of the classifier
                      ) -> CourseClassifier:
     "The course classifier of `dataset`: loaded from `path` if it is there, else trained and saved there."
     path = Path(path).expanduser() if path is not None else Path.home() / ".cache" / "ddpm_course" / f"course_classifier_{dataset}.pt"
+    clf = None
     if path.is_file() and not retrain:
-        clf = load_classifier(path, device)
+        try: clf = load_classifier(path, device)
+        except ValueError as e:          # a cache, rebuilt in seconds: a broken file costs a warning, not the run
+            warnings.warn(f"{str(e).split(': delete it')[0]}; training a new one in its place", stacklevel=2)
+    if clf is not None:
         asked = {k: v for k, v in train_kwargs.items() if k in clf.info}   # a cached classifier trained otherwise is retrained
         same_data = clf.info.get("source", "real") == _data_source(dataset, train_kwargs.get("root"))   # not the digits fallback's
         if clf.info.get("dataset") == str(dataset) and same_data and all(clf.info[k] == v for k, v in asked.items()): return clf
@@ -535,6 +547,7 @@ def course_classifier(dataset: str = "mnist", # the data set of the classifier
     save_classifier(clf, path)
     return clf
 
+# %% ../nbs/13_metrics.ipynb #d3f559d7
 class ClassifierFeatures(nn.Module):
     "classifier.features as a float64 feature module for torchmetrics' FID / KID: any (B, C, H, W) batch, uint8 or float, resized."
     def __init__(self, classifier: CourseClassifier):

@@ -25,7 +25,7 @@ CIFAR-10 training images travel as 46 MB instead of 154 MB of pixels; the decode
   python benchmarks/train_cifar10.py --tiny --device cpu --minutes 0.5 --out /tmp/c10     # a CPU smoke test
 """
 from __future__ import annotations
-import argparse, copy, io, json, math, os, sys, time
+import argparse, copy, io, json, os, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from ddpm_course.core import seed_everything, make_generator, image_grid
 from ddpm_course.data import image_uint8, _image_folder
 from ddpm_course.gpu import DeviceImages, ema_decay_for
-from ddpm_course.metrics import inception_features, inception_fid, inception_network, inception_stats, save_stats
+from ddpm_course.metrics import inception_fid, inception_network, inception_stats, save_stats
 from ddpm_course.scale import fid_callback, fid_samples, final_work
 from ddpm_course.schedules import make_schedule
 from ddpm_course.training import Trainer, VPDenoiser, smooth
@@ -70,6 +70,9 @@ def load(data: str) -> tuple[torch.Tensor, torch.Tensor]:
         with np.load(data) as z: buf, off, y = z["bytes"], z["offsets"], z["labels"]
         with ThreadPoolExecutor(min(16, os.cpu_count() or 1)) as ex:
             x = list(ex.map(_decode, ((buf, off[i], off[i + 1]) for i in range(len(off) - 1)), chunksize=512))
+        sizes = {im.shape for im in x}
+        if len(sizes) > 1: raise ValueError(f"{data} holds images of {len(sizes)} sizes ({sorted(sizes)[:3]}...): pack a folder of "
+                                            "one size, or train on the folder itself (--data FOLDER), which crops and resizes to 32 px")
         return torch.from_numpy(np.stack(x)), torch.from_numpy(y)
     return image_uint8(data, size=32, num_workers=8, fallback=False, progress=True)
 

@@ -250,6 +250,8 @@ def load_denoiser(path: str | Path, # a checkpoint written by ddpm-demo (or by a
     if not isinstance(ck, dict) or not {"config", "ema", "step"} <= set(ck):
         raise ValueError(f"{path} is not a Trainer checkpoint (it lacks config, ema and step); write one with ddpm-demo")
     config = ck["config"]
+    if config.get("net") == "ResidualMLP" and "net.linear_skip" not in config and "gain.weight" not in ck["ema"]["shadow"]:
+        config = {**config, "net.linear_skip": False}        # saved before the toy network had its linear path (chapter 06)
     net = net_from_config(config)
     try: net.load_state_dict(ck["ema"]["shadow"])
     except RuntimeError as e:
@@ -765,7 +767,12 @@ def _auto_batch(args, make_trainer, out: Path, device: str, speed: dict, world: 
     import torch
     from ddpm_course.training import load_checkpoint
     if args.resume and (out / "latest.pt").is_file():
-        b = int(load_checkpoint(out / "latest.pt")["config"]["batch_size"])
+        ck = load_checkpoint(out / "latest.pt")            # a corrupt file: CheckpointError names it and what to do
+        b = ck.get("config", {}).get("batch_size") if isinstance(ck, dict) else None
+        if b is None:
+            raise ValueError(f"--batch-size auto --resume: {out / 'latest.pt'} is not a Trainer checkpoint (its config has no "
+                             "batch size); pass --batch-size N, or --out a new folder for a fresh run")
+        b = int(b)
         check_batch(b, speed.get("grad_accum", 1), world)
         print(f"--batch-size auto: the checkpoint's batch, {b}"); return b // world
     probe = lambda b: make_trainer(b, steps=2, warmup=0, progress=False, compile=False, compile_mode=None)   # eager probes

@@ -116,6 +116,7 @@ class Precond(nn.Module):
 
 class EDMPrecond(Precond):
     "EDM's preconditioning (Karras et al. 2022, Table 1): unit-variance input and target, least error amplification."
+    prior = "ve"   # EDM trains on x0 + sigma n and starts its samplers at sigma_max * noise (their Algorithm 1)
     def __init__(self, net, # F: net(x, c_noise, cond) with c_noise = log(sigma) / 4 (e.g. ResidualMLP(embedding="fourier"))
                  sigma_data: float = 0.5): # standard deviation of the data, per coordinate
         super().__init__(net)

@@ -141,7 +141,7 @@ class MLPBlock(nn.Module):
 
 # %% ../nbs/06_embeddings_and_mlp.ipynb #a0a3e4d4
 class ResidualMLP(nn.Module):
-    "The course's toy denoiser net(x, c_noise, cond=None): a residual MLP with FiLM conditioning on noise level and class."
+    "The course's toy denoiser net(x, c_noise, cond=None): a residual MLP with FiLM conditioning on noise level and class, plus a linear path g(e) * x."
     def __init__(self, dim: int = 2, # D, data dimension
                  hidden: int = 256, # H, width of the residual stream
                  depth: int = 4, # L, number of residual blocks
@@ -149,7 +149,8 @@ class ResidualMLP(nn.Module):
                  num_classes: int | None = None, # K for a class-conditional net (labels 0..K-1, K = no class), None for unconditional
                  embedding: str = "sinusoidal", # noise-level features: "sinusoidal" (t) or "fourier" (log sigma)
                  max_period: float = 10000.0, # P of the sinusoidal features
-                 dropout: float = 0.0): # dropout inside each block
+                 dropout: float = 0.0, # dropout inside each block
+                 linear_skip: bool = True): # add g(e) * x, a gain per coordinate set by the noise level (zero at init)
         super().__init__()
         self.dim, self.num_classes = int(dim), num_classes
         self.time_emb = TimeEmbedding(emb_dim, emb_dim, kind=embedding, max_period=max_period)
@@ -158,6 +159,9 @@ class ResidualMLP(nn.Module):
         self.blocks = nn.ModuleList([MLPBlock(hidden, emb_dim, dropout) for _ in range(depth)])
         self.out_norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, dim)
+        # skip_init: built without drawing from the global random stream, so the other weights are the same either way
+        self.gain = nn.utils.skip_init(nn.Linear, emb_dim, dim) if linear_skip else None
+        if linear_skip: nn.init.zeros_(self.gain.weight); nn.init.zeros_(self.gain.bias)
 
     def forward(self, x: torch.Tensor, # noisy points, (B, dim)
                 c_noise: torch.Tensor, # noise-level input, (B,): t as a float, or log(sigma)/4
@@ -181,4 +185,5 @@ class ResidualMLP(nn.Module):
         e = F.silu(e)
         h = self.inp(x)
         for block in self.blocks: h = block(h, e)
-        return self.out(F.silu(self.out_norm(h)))
+        out = self.out(F.silu(self.out_norm(h)))                   # the trunk: bounded in x (see below)
+        return out if self.gain is None else out + self.gain(e) * x

@@ -91,7 +91,7 @@ def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, gene
                 noise: torch.Tensor | None, # standard normal initial noise, (B, ...); None when x_init is given
                 generator: torch.Generator | None = None, # randomness of stochastic steps
                 cond=None, # class labels (B,) or None, passed to the denoiser
-                prior: str = "vp", # "vp": x starts as sqrt(1 + sigma_0^2) * noise (x_T ~ N(0, I) in VP); "ve": sigma_0 * noise
+                prior: str | None = None, # "vp": x starts as sqrt(1 + sigma_0^2) * noise (x_T ~ N(0, I) in VP); "ve": sigma_0 * noise; None: the denoiser's own
                 x_init: torch.Tensor | None = None, # or the iterate at sigma_0 itself (VE coordinates), e.g. x0 + sigma_0 * n
                 **step_kwargs):
     "Run a sampler from `noise` (or from `x_init`), yielding a `SampleState` after every step (and one for the start)."
@@ -99,6 +99,7 @@ def sample_loop(step, # the step rule: step(denoiser, x, sigma, sigma_next, gene
         raise ValueError("pass noise (standard normal; the prior scales it to sigma_0) or x_init (the iterate at sigma_0 "
                          "itself, x = x0 + sigma_0 * n), exactly one of them")
     start = noise if x_init is None else x_init
+    if prior is None: prior = getattr(denoiser, "prior", "vp")          # a denoiser may say where its runs start
     sigmas, cond = _check_run(sigmas, start, cond, prior)             # the run's value checks, once
     levels = sigmas.tolist()                                           # the grid on the host, for the steps' branches
     sigmas = sigmas.to(start.device if start.device.type != "mps" else "cpu")   # one copy per run (MPS has no float64)
@@ -118,7 +119,7 @@ def sample(step, # the step rule, e.g. ddpm_step
            noise: torch.Tensor | None, # standard normal initial noise, (B, ...); None when x_init is given
            generator: torch.Generator | None = None, # randomness of stochastic steps
            cond=None, # class labels (B,) or None
-           prior: str = "vp", # "vp" or "ve", as in sample_loop
+           prior: str | None = None, # "vp", "ve" or None (the denoiser's own), as in sample_loop
            x_init: torch.Tensor | None = None, # or the iterate at sigma_0 itself, as in sample_loop
            **step_kwargs # passed to the step, e.g. variance="beta"
           ) -> torch.Tensor:

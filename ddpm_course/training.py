@@ -19,10 +19,10 @@ from .schedules import Schedule, log_snr_from_alpha_bar, alpha_bar_from_sigma, t
 from .mlp import drop_labels
 
 # %% auto #0
-__all__ = ['TARGETS', 'CONFIG_KEYS', 'RESUME_FIXED', 'HISTORY_KEYS', 'diffusion_loss', 'DiffusionLoss', 'EMA', 'warmup_cosine',
-           'lr_scheduler', 'rng_states', 'set_rng_states', 'CheckpointError', 'checkpoint_digest', 'remove_stale_tmp',
-           'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError', 'Trainer', 'evaluate_every', 'smooth',
-           'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
+__all__ = ['TARGETS', 'LOSSES', 'CONFIG_KEYS', 'RESUME_FIXED', 'CONFIG_DEFAULTS', 'HISTORY_KEYS', 'diffusion_loss',
+           'DiffusionLoss', 'EMA', 'warmup_cosine', 'lr_scheduler', 'rng_states', 'set_rng_states', 'CheckpointError',
+           'checkpoint_digest', 'remove_stale_tmp', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError',
+           'Trainer', 'evaluate_every', 'smooth', 'loss_by_noise_level', 'plot_loss', 'VPDenoiser']
 
 # %% ../nbs/08_training.ipynb #34587b41
 TARGETS = ("eps", "x0", "v")
@@ -48,7 +48,9 @@ def _weight_ratio(ab, target: str, weighting: str | None, min_snr_gamma: float) 
                          "use target='v' or weighting=None with a zero-terminal-SNR schedule")
     return torch.cat([ratio.new_ones(1), ratio])
 
-def _loss_from_tables(net, x0, t, noise, cond, ab, ratio, target: str) -> torch.Tensor:
+LOSSES = ("l2", "l1")   # the per-sample error: mean squared (Ho et al.) or mean absolute
+
+def _loss_from_tables(net, x0, t, noise, cond, ab, ratio, target: str, loss: str = "l2") -> torch.Tensor:
     "The per-sample loss for checked t (B,) and noise, from the checked tables ab and ratio: no value checks."
     a = ab[t].to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))       # alpha_bar_t as (B, 1, ..., 1), as q_sample gathers it
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise                    # Ho et al. eq. 4
@@ -57,9 +59,11 @@ def _loss_from_tables(net, x0, t, noise, cond, ab, ratio, target: str) -> torch.
     if pred.shape != x0.shape:
         raise ValueError(f"the net returned shape {tuple(pred.shape)} for x_t of shape {tuple(x0.shape)}; it must predict a tensor shaped like x")
     dtype = torch.promote_types(x0.dtype, torch.float32)            # the loss in float32 at least, also under autocast
-    loss = ((pred.to(dtype) - y.to(dtype)) ** 2).flatten(1).mean(1)
-    return loss if ratio is None else loss * ratio[t].to(dtype)
+    err = pred.to(dtype) - y.to(dtype)
+    per_sample = (err.abs() if loss == "l1" else err ** 2).flatten(1).mean(1)
+    return per_sample if ratio is None else per_sample * ratio[t].to(dtype)
 
+# %% ../nbs/08_training.ipynb #a24048b7
 def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, shaped like x_t
                    x0: torch.Tensor, # clean data, (B, ...)
                    alpha_bar, # (T+1,) schedule with alpha_bar[0] = 1 (or an object with .alpha_bar)
@@ -69,12 +73,14 @@ def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, s
                    cond: torch.Tensor | None = None, # (B,) labels passed to the net, or None
                    min_snr_gamma: float = 5.0, # gamma of weighting="min_snr"
                    t: torch.Tensor | None = None, # (B,) steps in 1..T; drawn uniformly if None
-                   noise: torch.Tensor | None = None # eps shaped like x0; drawn if None (after t)
+                   noise: torch.Tensor | None = None, # eps shaped like x0; drawn if None (after t)
+                   loss: str = "l2" # "l2": mean squared error over the dims; "l1": mean absolute error
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-sample loss (B,) = w_weighting / w_target * mean-over-dims ||target - net(x_t, t)||^2, and the steps t (B,) (Ho et al. Alg. 1)."
     if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     if weighting is not None and weighting not in LOSS_WEIGHTS:
         raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+    if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if x0.ndim < 2: raise ValueError(f"x0 must be a batch (B, ...) with at least 2 dims, got shape {tuple(x0.shape)}")
     ab = _check_alpha_bar(alpha_bar).to(x0.device)
     B, T = x0.shape[0], ab.shape[0] - 1
@@ -83,7 +89,7 @@ def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, s
         t = torch.randint(1, T + 1, (B,), generator=generator, device=gdev).to(x0.device)
     if noise is None: noise = randn_like(x0, generator)
     t, noise = _check_t(t, x0, T, 0), _check_noise(noise, x0, None)   # integers in [0, T], one per sample; noise shaped like x0
-    return _loss_from_tables(net, x0, t, noise, cond, ab, _weight_ratio(ab, target, weighting, min_snr_gamma), target), t
+    return _loss_from_tables(net, x0, t, noise, cond, ab, _weight_ratio(ab, target, weighting, min_snr_gamma), target, loss), t
 
 # %% ../nbs/08_training.ipynb #a735f84b
 class DiffusionLoss(nn.Module):
@@ -92,13 +98,15 @@ class DiffusionLoss(nn.Module):
                  alpha_bar, # (T+1,) schedule with alpha_bar[0] = 1, or an object with .alpha_bar
                  target: str = "eps", # "eps", "x0" or "v"
                  weighting: str | None = None, # a kind of elbo.loss_weight, or None
-                 min_snr_gamma: float = 5.0):
+                 min_snr_gamma: float = 5.0,
+                 loss: str = "l2"): # "l2" or "l1", as in diffusion_loss
         super().__init__()
+        if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         if weighting is not None and weighting not in LOSS_WEIGHTS:
             raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
         ab = _check_alpha_bar(alpha_bar)
-        self.net, self.target = net, target
+        self.net, self.target, self.loss = net, target, loss
         self.register_buffer("alpha_bar", ab, persistent=False)                  # moves with .to(device)
         self.register_buffer("ratio", _weight_ratio(ab, target, weighting, min_snr_gamma), persistent=False)
 
@@ -107,7 +115,7 @@ class DiffusionLoss(nn.Module):
                 noise: torch.Tensor, # eps shaped like x0
                 cond: torch.Tensor | None = None # (B,) labels or None
                ) -> torch.Tensor: # (B,) per-sample loss
-        return _loss_from_tables(self.net, x0, t, noise, cond, self.alpha_bar, self.ratio, self.target)
+        return _loss_from_tables(self.net, x0, t, noise, cond, self.alpha_bar, self.ratio, self.target, self.loss)
 
 # %% ../nbs/08_training.ipynb #34d9be75
 class EMA:
@@ -337,7 +345,7 @@ class NonFiniteLossError(RuntimeError):
     "The training loss, a gradient, the weights or their EMA became NaN or infinite."
 
 def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
-                        log_every, ema_every, record_per_step, world):
+                        log_every, ema_every, record_per_step, world, loss="l2", t_sampler=None, objective=None, net=None):
     "Refuse arguments that cannot train, each with what to pass instead."
     if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     if weighting is not None and weighting not in LOSS_WEIGHTS:
@@ -353,6 +361,16 @@ def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout
     for name, v, lo in (("ckpt_every", ckpt_every, 0), ("log_every", log_every, 1), ("ema_every", ema_every, 1),
                         ("record_per_step", record_per_step, 0)):
         if int(v) != v or v < lo: raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if t_sampler is not None and not callable(getattr(t_sampler, "draw", None)):
+        raise ValueError(f"t_sampler must have draw(B, generator) -> (levels (B,), weights (B,) or None); got {type(t_sampler).__name__}")
+    if t_sampler is not None and world > 1 and callable(getattr(t_sampler, "update", None)):
+        raise ValueError("an adaptive t_sampler (one with update) learns from one process's losses: train it in one process")
+    if objective is not None:
+        if not isinstance(objective, nn.Module) or net is None or not any(q is p for q in objective.parameters() for p in list(net.parameters())[:1]):
+            raise ValueError("objective must be an nn.Module that holds the net (its parameters include the net's), called "
+                             "objective(x0, levels, noise, cond) -> per-sample loss (B,)")
+        if loss != "l2" or weighting is not None: raise ValueError("loss and weighting belong to the default objective; an objective= defines its own")
 
 def _training_data(data, device, num_classes) -> tuple:
     "(data, labels): a toy distribution as it is, or images (N, ...) and labels (N,) or None, on `device`; labels checked once here."
@@ -376,9 +394,10 @@ def _training_data(data, device, num_classes) -> tuple:
 
 # %% ../nbs/08_training.ipynb #96cfa5d2
 CONFIG_KEYS = ("target", "weighting", "min_snr_gamma", "batch_size", "steps", "lr", "weight_decay", "warmup", "min_lr_ratio",
-               "grad_clip", "ema_decay", "label_dropout", "seed", "grad_accum", "autocast_dtype", "ema_every")
+               "grad_clip", "ema_decay", "label_dropout", "seed", "grad_accum", "autocast_dtype", "ema_every", "loss")
 # what a resumed run cannot change: the network (and every net.* argument), the data, the schedule and the objective
-RESUME_FIXED = ("net", "data", "T", "alpha_bar.sum", "target", "weighting", "min_snr_gamma")
+RESUME_FIXED = ("net", "data", "T", "alpha_bar.sum", "target", "weighting", "min_snr_gamma", "loss", "objective")
+CONFIG_DEFAULTS = {"loss": "l2", "objective": "DiffusionLoss", "t_sampler": "uniform"}   # what checkpoints without these keys used
 _INT_KEYS = ("batch_size", "steps", "grad_accum", "ema_every")
 HISTORY_KEYS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "t", "loss_t")
 
@@ -388,12 +407,14 @@ def _describe_data(data, labels) -> str:
     if hasattr(data, "sample"): return repr(data)
     return f"tensor{tuple(data.shape)}" + ("" if labels is None else " with labels")
 
-def _run_config(net, net_config, data, labels, alpha_bar, **training) -> dict:
+def _run_config(net, net_config, data, labels, alpha_bar, objective=None, t_sampler=None, **training) -> dict:
     "The flat record that `resume` compares: the net (class, size, constructor arguments), data, schedule, training arguments."
     training = {k: str(v) if k == "autocast_dtype" else int(v) if k in _INT_KEYS else v for k, v in training.items()}
     return {"net": type(net).__name__, "net.n_params": sum(p.numel() for p in net.parameters()),
             **{f"net.{k}": v for k, v in (net_config or {}).items()},
-            "data": _describe_data(data, labels), "T": len(alpha_bar) - 1, "alpha_bar.sum": float(alpha_bar.sum()), **training}
+            "data": _describe_data(data, labels), "T": len(alpha_bar) - 1, "alpha_bar.sum": float(alpha_bar.sum()), **training,
+            "objective": type(objective).__name__ if objective is not None else "DiffusionLoss",
+            "t_sampler": type(t_sampler).__name__ if t_sampler is not None else "uniform"}
 
 def _config_diff(saved: dict, now: dict) -> list[str]:
     return [f"{k}: checkpoint {saved.get(k, '<missing>')!r}, now {now.get(k, '<missing>')!r}"
@@ -435,6 +456,18 @@ def _uses_cudagraphs(compile, compile_mode, grad_accum) -> bool:
                          "overwrite each other's saved activations; use the default compile mode with grad_accum")
     return graphs
 
+def _loss_and_model(trainer, objective, target, weighting, min_snr_gamma, loss, compile, mode) -> tuple:
+    "The per-sample loss module (the objective, or DiffusionLoss of the net) on the device, and what the loop calls (compiled, DDP)."
+    loss_fn = (objective if objective is not None else
+               DiffusionLoss(trainer.net, trainer.alpha_bar, target, weighting, min_snr_gamma, loss)).to(trainer.device)
+    return loss_fn, _wrap(loss_fn, trainer.device, trainer.world, compile, mode)
+
+def _fresh_state(trainer):
+    "The state of a run that has not taken a step."
+    trainer.step, trainer.stopped, trainer.interrupted, trainer.last_ckpt = 0, None, None, None
+    trainer._window, trainer._t_window, trainer.resumed_changes = [], time.perf_counter(), []
+    trainer.early, trainer.history = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}
+
 # %% ../nbs/08_training.ipynb #f0482bd0
 class Trainer:
     "One training loop for toy distributions and image tensors: L_simple and weightings, AdamW, warm-up + cosine, clipping, EMA, exact resume."
@@ -471,10 +504,13 @@ class Trainer:
                  log_every: int = 1, # read loss and grad norm on the host every this many steps (no host sync in between)
                  compile_mode: str | None = None, # torch.compile's mode: None, "max-autotune-no-cudagraphs", "reduce-overhead"
                  fused: bool | None = None, # fused AdamW (None: where the device has it, else foreach)
-                 ema_every: int = 1): # update the EMA every this many steps
+                 ema_every: int = 1, # update the EMA every this many steps
+                 loss: str = "l2", # the per-sample error: "l2" (mean squared) or "l1" (mean absolute; chapter 08b)
+                 t_sampler=None, # draws the levels: draw(B, generator) -> (t (B,), weights (B,) or None), optional update(t, losses) (08b); None: t uniform in 1..T
+                 objective: nn.Module | None = None): # replaces DiffusionLoss: objective(x0, levels, noise, cond) -> (B,) loss, holding the net (chapter 11's EDM)
         self.world, self.rank = _world()
         _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
-                            log_every, ema_every, record_per_step, self.world)
+                            log_every, ema_every, record_per_step, self.world, loss, t_sampler, objective, net)
         kw, self.device = dict(locals()), get_device(device)
         self.net = net.to(self.device, memory_format=torch.channels_last) if channels_last else net.to(self.device)
         self.num_classes, self.alpha_bar = getattr(net, "num_classes", None), _check_alpha_bar(alpha_bar).to(self.device)
@@ -485,16 +521,13 @@ class Trainer:
         self.early_stopping, self.min_delta, self.smoothing, self.progress = early_stopping, min_delta, smoothing, progress
         self.record_per_step, self.callbacks, self.autocast_dtype = int(record_per_step), tuple(callbacks), autocast_dtype
         self.grad_accum, self.channels_last, self.generator = int(grad_accum), channels_last, make_generator(seed, self.device)
-        self.log_every, self.ema_every = int(log_every), int(ema_every)
-        self.cudagraphs = _uses_cudagraphs(compile, compile_mode, grad_accum)
-        self.loss_fn = DiffusionLoss(self.net, self.alpha_bar, target, weighting, min_snr_gamma).to(self.device)
-        self.model = _wrap(self.loss_fn, self.device, self.world, compile, compile_mode)
+        self.log_every, self.ema_every, self.t_sampler = int(log_every), int(ema_every), t_sampler
+        self.cudagraphs = _uses_cudagraphs(compile, compile_mode, grad_accum); _fresh_state(self)
+        self.loss_fn, self.model = _loss_and_model(self, objective, target, weighting, min_snr_gamma, loss, compile, compile_mode)
         self.opt = _adamw(self.net.parameters(), lr, weight_decay, fused)
         self.sched, self.scaler = lr_scheduler(self.opt, warmup, steps, min_lr_ratio), _grad_scaler(self.device, autocast_dtype)
         self.ema = EMA(self.net, ema_decay) if self.rank == 0 else None          # rank 0 keeps the average and writes checkpoints
-        self.step, self.stopped, self.interrupted, self.last_ckpt, self._window, self._t_window = 0, None, None, None, [], time.perf_counter()
-        self.early, self.history, self.resumed_changes = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}, []
-        self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, **{k: kw[k] for k in CONFIG_KEYS})
+        self.config = _run_config(net, net_config, self.data, self.labels, self.alpha_bar, objective, t_sampler, **{k: kw[k] for k in CONFIG_KEYS})
 
 # %% ../nbs/08_training.ipynb #80c7f591
 @patch
@@ -524,8 +557,8 @@ def _shard(self: Trainer, *tensors):
 
 # %% ../nbs/08_training.ipynb #e842a626
 @patch
-def _backward(self: Trainer, x0, t, noise, y) -> torch.Tensor:
-    "Forward and backward over grad_accum micro-batches of this process's samples; returns their per-sample losses."
+def _backward(self: Trainer, x0, t, noise, y, w=None) -> torch.Tensor:
+    "Forward and backward over grad_accum micro-batches of this process's samples (weighted by w if given); returns their per-sample losses."
     A, b, losses = self.grad_accum, x0.shape[0], []
     for i in range(A):
         sl = slice(i * b // A, (i + 1) * b // A)
@@ -533,9 +566,17 @@ def _backward(self: Trainer, x0, t, noise, y) -> torch.Tensor:
         with contextlib.nullcontext() if sync else self.model.no_sync():
             with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=self.autocast_dtype is not None):
                 loss_i = self.model(x0[sl], t[sl], noise[sl], None if y is None else y[sl])
-            self.scaler.scale(loss_i.mean() / A).backward()
+            self.scaler.scale((loss_i if w is None else loss_i * w[sl]).mean() / A).backward()
         losses.append(loss_i.detach().clone() if self.cudagraphs else loss_i.detach())   # a CUDA graph's replay overwrites its outputs
     return torch.cat(losses) if A > 1 else losses[0]
+
+def _drawn_levels(sampler, B: int, g) -> tuple:
+    "A t_sampler's draw, its shapes checked (no host read): levels (B,) and weights (B,) float or None."
+    t, w = sampler.draw(B, g)
+    if not isinstance(t, torch.Tensor) or t.shape != (B,) or (w is not None and (w.shape != (B,) or not w.is_floating_point())):
+        raise ValueError(f"{type(sampler).__name__}.draw({B}, generator) must return levels of shape ({B},) and float weights "
+                         f"of shape ({B},) or None; got {getattr(t, 'shape', t)!r} and {getattr(w, 'shape', w)!r}")
+    return t, w
 
 @patch
 def train_step(self: Trainer) -> dict | None:
@@ -543,12 +584,15 @@ def train_step(self: Trainer) -> dict | None:
     self.model.train()
     x0, y = self._batch()
     B, g = x0.shape[0], self.generator
-    t = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device)
+    if self.t_sampler is None: t, w = torch.randint(1, len(self.alpha_bar), (B,), generator=g, device=g.device), None
+    else: t, w = _drawn_levels(self.t_sampler, B, g)
     t = t if t.device == self.device else t.to(self.device)
+    w = w if w is None or w.device == self.device else w.to(self.device)
     noise = randn_like(x0, g)
-    x0, t, noise, y = self._shard(x0, t, noise, y)          # every process draws the same global batch and keeps its part
+    x0, t, noise, y, w = self._shard(x0, t, noise, y, w)    # every process draws the same global batch and keeps its part
     self.opt.zero_grad(set_to_none=True)
-    with value_checks(False): per_sample = self._backward(x0, t, noise, y)   # the inputs were checked once, where they were made
+    with value_checks(False): per_sample = self._backward(x0, t, noise, y, w)   # the inputs were checked once, where they were made
+    if self.t_sampler is not None and hasattr(self.t_sampler, "update"): self.t_sampler.update(t, per_sample)   # on the device
     self.scaler.unscale_(self.opt)
     if self.grad_clip is None:                              # the norm only: scaling by inf / norm could write NaN
         grad_norm = nn.utils.get_total_norm([p.grad for p in self.net.parameters() if p.grad is not None], foreach=True)
@@ -559,7 +603,8 @@ def train_step(self: Trainer) -> dict | None:
     self.step += 1
     if self.ema is not None and self.step % self.ema_every == 0: self.ema.update(self.net)
     k = self.record_per_step    # the batch is drawn i.i.d., so its first k samples are an unbiased subsample
-    self._window.append((self.step, lr, per_sample.mean(), grad_norm, t[:k], per_sample[:k]))
+    mean = per_sample.mean() if w is None else (per_sample * w).mean()   # weighted: an unbiased estimate of the uniform-t loss
+    self._window.append((self.step, lr, mean, grad_norm, t[:k], per_sample[:k]))
     return self._flush() if self.step % self.log_every == 0 or self.step == self.steps else None
 
 # %% ../nbs/08_training.ipynb #a766ed30
@@ -719,7 +764,8 @@ def state_dict(self: Trainer) -> dict:
     return {"step": self.step, "config": self.config, "net": self.net.state_dict(), "ema": self.ema and self.ema.state_dict(),
             "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
             "early": dict(self.early), "stopped": None if self.interrupted else self.stopped,   # a signal does not end the run
-            "history": _pack_history(self.history), "rng": rng_states(self.generator)}
+            "history": _pack_history(self.history), "rng": rng_states(self.generator),
+            "t_sampler": self.t_sampler.state_dict() if hasattr(self.t_sampler, "state_dict") else None}
 
 @patch
 def save(self: Trainer, path: str | Path | None = None # default: ckpt_dir / "latest.pt" (the one before it becomes previous.pt)
@@ -751,7 +797,7 @@ def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / 
     ck = load_checkpoint(path)
     weights = [x for x in [*ck["net"].values(), *(ck["ema"] or {}).get("shadow", {}).values()] if x.is_floating_point()]
     if not bool(_all_finite(weights, "cpu")): raise CheckpointError(f"{path} holds NaN or inf weights; {_fallback(Path(path))}")
-    changed = {d.split(":")[0]: d for d in _config_diff(ck["config"], self.config)}
+    changed = {d.split(":")[0]: d for d in _config_diff({**CONFIG_DEFAULTS, **ck["config"]}, self.config)}
     refused = [d for k, d in changed.items() if _resume_fixed(k) and k not in set(ignore)]
     if refused:
         raise ValueError(f"the checkpoint {path} was written for another network, data, target or schedule; these keys cannot "
@@ -764,6 +810,8 @@ def resume(self: Trainer, path: str | Path | None = None, # default: ckpt_dir / 
     if changed.keys() & {"lr", "weight_decay", "warmup", "steps", "min_lr_ratio"}: self._apply_schedule()
     self.step, self.early, self.stopped, self.history = ck["step"], ck["early"], ck["stopped"], _unpack_history(ck["history"])
     set_rng_states(ck["rng"], self.generator)
+    if ck.get("t_sampler") is not None and hasattr(self.t_sampler, "load_state_dict") and "t_sampler" not in changed:
+        self.t_sampler.load_state_dict(ck["t_sampler"])          # an adaptive sampler goes on from what it had learnt
     self.last_ckpt, self._window, self._t_window, self.interrupted = (Path(path), self.step), [], time.perf_counter(), None
     self.resumed_changes = sorted(changed)
     return self
@@ -846,6 +894,7 @@ def plot_loss(history: dict, # Trainer.history
 # %% ../nbs/08_training.ipynb #80c7303a
 class VPDenoiser(nn.Module):
     "A DDPM network net(x_t, t) seen through THE DENOISER INTERFACE: D(x, sigma, cond=None) -> x0_hat, for any sigma >= 0."
+    prior = "vp"   # where sample_loop starts its runs by default: x_T ~ N(0, I) in VP coordinates (chapter 09)
     def __init__(self, net: nn.Module, # net(x_t, c_noise, cond) with c_noise = t as a float (trained by Trainer)
                  schedule, # the Schedule it was trained with, or its (T+1,) alpha_bar
                  target: str = "eps"): # what the net predicts: "eps", "x0" or "v"

@@ -9,14 +9,15 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['TOY_NET', 'SAMPLERS', 'COURSE_FID_DATA', 'TOY_DEFAULTS', 'IMAGE_DEFAULTS', 'IMAGE_CPU_DEFAULTS', 'FID_KINDS',
-           'COMPILE_MODES', 'SAMPLE_FILES', 'one_line', 'CLIParser', 'int_at_least', 'device_arg', 'seed_arg',
-           'float_in', 'missing_data_error', 'cli_data_errors', 'load_data', 'build_net', 'net_from_config',
-           'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices', 'draw_samples',
-           'schedule_from_config', 'load_denoiser', 'unreadable_checkpoint', 'toy_distance', 'image_metric',
-           'comparison_figure', 'save_comparison', 'save_loss', 'save_grid', 'save_run_gif', 'demo_settings',
-           'add_quality_options', 'check_quality_options', 'demo_parser', 'batch_size_arg', 'add_speed_options',
-           'speed_options', 'use_tf32', 'check_batch', 'auto_batch_size', 'check_tensorboard', 'tensorboard_callback',
-           'eta_callback', 'run_demo', 'training_fid', 'save_fid', 'demo_main', 'demo_files', 'check_out_dir',
+           'OBJECTIVES', 'NOISE_LEVELS', 'COMPILE_MODES', 'SAMPLE_FILES', 'one_line', 'CLIParser', 'int_at_least',
+           'device_arg', 'seed_arg', 'float_in', 'missing_data_error', 'cli_data_errors', 'load_data', 'build_net',
+           'net_from_config', 'default_sample_steps', 'check_sample_steps', 'sampler_grid', 'gif_indices',
+           'draw_samples', 'edm_denoiser', 'schedule_from_config', 'load_denoiser', 'unreadable_checkpoint',
+           'toy_distance', 'image_metric', 'comparison_figure', 'save_comparison', 'save_loss', 'save_grid',
+           'save_run_gif', 'demo_settings', 'add_quality_options', 'check_quality_options', 'add_objective_options',
+           'demo_parser', 'batch_size_arg', 'add_speed_options', 'speed_options', 'use_tf32', 'check_batch',
+           'auto_batch_size', 'check_tensorboard', 'tensorboard_callback', 'eta_callback', 'run_demo',
+           'objective_options', 'training_fid', 'save_fid', 'demo_main', 'demo_files', 'check_out_dir',
            'PipeSafeStdout', 'sample_parser', 'progressive_indices', 'class_labels', 'guided_denoiser', 'read_image',
            'ddim_interpolate', 'index_generator', 'per_sample_randn', 'to_uint8', 'sample_batches', 'sample_pngs',
            'check_sample_options', 'run_sample', 'sample_main']
@@ -136,13 +137,15 @@ def build_net(kind: str, # "toy" or "images", as returned by load_data
               preset: str | None = None, # UNet preset for images ("tiny" if None); must be None for toy data
               width: int | None = None, # MLP width (toy) or the UNet's base channels (images); None: the default
               depth: int | None = None, # MLP blocks (toy) or the UNet's residual blocks per level; None: the default
-              num_classes: int | None = None # a class-conditional UNet of this many classes (images only)
+              num_classes: int | None = None, # a class-conditional UNet of this many classes (images only)
+              embedding: str | None = None # the toy net's noise-level features: None (sinusoidal of t) or "fourier" (of log sigma, EDM)
              ):
     "A fresh network for the data, and its constructor arguments (the Trainer's net_config)."
     if kind == "toy":
         if preset is not None:
             raise ValueError("--preset chooses a UNet for image data; the toy network is set by --width and --depth")
         cfg = dict(dim=int(shape[-1]), hidden=width or TOY_NET["hidden"], depth=depth or TOY_NET["depth"], emb_dim=TOY_NET["emb_dim"])
+        if embedding is not None: cfg["embedding"] = embedding
         return net_from_config({"net": "ResidualMLP", **{f"net.{k}": v for k, v in cfg.items()}}), cfg
     cfg = dict(preset=preset or "tiny", in_channels=int(shape[0]), image_size=int(shape[-1]))
     if width is not None: cfg["base_channels"] = width
@@ -222,6 +225,17 @@ def draw_samples(denoiser, # D(x, sigma) -> x0_hat, e.g. from load_denoiser
         kept = take_states(sample_loop(step, denoiser, sigmas, noise, generator=generator, cond=cond), set(keep) | {len(sigmas) - 2})
     return kept[-1].x.cpu(), kept
 
+# %% ../nbs/11a_cli.ipynb #06d078fa
+def edm_denoiser(net, # the trained F (the EMA weights)
+                 sigma_data: float, # the data's standard deviation it was trained with
+                 schedule # a Schedule: the grids of the ddpm and ddim samplers
+                ):
+    "The EDMPrecond of an EDM checkpoint, with .schedule and EDM's sigma range [0.002, 80] for the commands' grids."
+    from ddpm_course.edm import EDMPrecond
+    D = EDMPrecond(net, sigma_data)
+    D.schedule, D.sigma_min, D.sigma_max = schedule, 0.002, 80.0      # its prior stays EDM's: x = sigma_0 * noise
+    return D
+
 # %% ../nbs/11a_cli.ipynb #524a1434
 def schedule_from_config(config: dict # a Trainer config ("T", "alpha_bar.sum"; "cli.schedule" if the demo wrote it)
                         ):
@@ -261,6 +275,9 @@ def load_denoiser(path: str | Path, # a checkpoint written by ddpm-demo (or by a
     bad = [k for k, v in net.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad: raise ValueError(f"the weights in {path} are not finite (NaN or inf in {len(bad)} tensors, e.g. {bad[0]}): the run "
                              "diverged before it was saved; sample from an earlier checkpoint, or train again with a lower --lr")
+    if config.get("objective") == "EDMObjective":
+        from ddpm_course.schedules import make_schedule
+        return edm_denoiser(net.to(device).eval(), config["cli.sigma_data"], make_schedule(config.get("cli.schedule") or "linear", 1000)), config, ck["step"]
     return VPDenoiser(net.to(device).eval(), schedule_from_config(config), target=config["target"]), config, ck["step"]
 
 def unreadable_checkpoint(path: Path, # the checkpoint that failed to load
@@ -481,6 +498,23 @@ def check_quality_options(args, kind: str, data_name: str) -> str | None:
         raise ValueError(f"--fid-kind course exists for {' and '.join(COURSE_FID_DATA)}; use --fid-kind inception for {data_name!r}")
     return fid
 
+# %% ../nbs/11a_cli.ipynb #4d26714c
+OBJECTIVES = ("ddpm", "edm")
+NOISE_LEVELS = ("uniform", "lognormal", "loguniform")
+
+def add_objective_options(p: argparse.ArgumentParser # the parser of ddpm-demo
+                         ):
+    "The options that choose what training minimises: --objective, --loss, --noise-levels."
+    a = p.add_argument
+    a("--objective", choices=OBJECTIVES, default="ddpm", help="ddpm: chapter 08's loss on the schedule's steps (with --target, "
+      "--loss); edm: EDM's preconditioning and loss weight (chapter 11), toy data, "
+      "noise levels lognormal or loguniform (default: ddpm)")
+    a("--loss", choices=("l2", "l1"), default="l2", help="the per-sample error of --objective ddpm: l2, mean squared (the network "
+      "learns a mean), or l1, mean absolute (it learns a median) (default: l2)")
+    a("--noise-levels", choices=NOISE_LEVELS, default=None, help="how training draws noise levels: uniform steps for ddpm; EDM's "
+      "log-normal sigma, or log-uniform sigma on [0.002, 80], for edm (default: uniform for ddpm, lognormal for edm)")
+    return p
+
 # %% ../nbs/11a_cli.ipynb #07baeebe
 def demo_parser() -> CLIParser:
     "The options of ddpm-demo."
@@ -537,7 +571,7 @@ def demo_parser() -> CLIParser:
     a("--threads", type=int_at_least(1), default=None, help="CPU threads of PyTorch (default: 1 for toy data, whose tiny "
       "network only loses from threads, PyTorch's own choice for images)")
     a("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a training progress bar (default: on)")
-    return add_quality_options(add_speed_options(p))
+    return add_quality_options(add_speed_options(add_objective_options(p)))
 
 # %% ../nbs/11a_cli.ipynb #bb84cdb1
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
@@ -703,6 +737,7 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
     kind = "toy" if str(args.data).lower().replace("-", "_") in TOY_DATASETS else "images"
     s = demo_settings(args, kind, device)
     speed = speed_options(args, s, kind, device)                   # refused here, before any data is read
+    objective_options(args, kind)
     if s["batch_size"] != "auto": check_batch(s["batch_size"], args.grad_accum, world)
     if args.tensorboard: check_tensorboard()
     from ddpm_course.data import IMAGE_DATASETS
@@ -725,6 +760,35 @@ def run_demo(args: argparse.Namespace # parsed by demo_parser()
             results, panels, real, gif_states = _sample_all(args, s, kind, data, data_name, trainer.device)
         return _write_outputs(args, s, kind, trainer, results, panels, real, gif_states)
 
+# %% ../nbs/11a_cli.ipynb #9afc6311
+def objective_options(args: argparse.Namespace, # parsed by demo_parser()
+                      kind: str # "toy" or "images"
+                     ) -> str:
+    "The noise-level draw of --objective, checked against --loss, --noise-levels and the data before any data is read."
+    levels = args.noise_levels or ("lognormal" if args.objective == "edm" else "uniform")
+    if args.objective == "edm":
+        if kind != "toy": raise ValueError("--objective edm trains the toy network (its Fourier embedding takes log sigma); "
+                                           "train image networks with --objective ddpm")
+        if args.loss != "l2": raise ValueError("--loss l1 belongs to --objective ddpm; EDM's loss is its weighted squared error")
+        if args.class_conditional: raise ValueError("--objective edm trains an unconditional toy network; drop --class-conditional")
+        if levels not in ("lognormal", "loguniform"):
+            raise ValueError(f"--noise-levels {levels} draws DDPM steps; --objective edm draws sigma: lognormal or loguniform")
+    elif levels != "uniform":
+        raise ValueError(f"--noise-levels {levels} draws EDM's sigma; --objective ddpm draws its steps uniformly")
+    return levels
+
+def _objective_kwargs(args, levels: str, net, data, sch) -> dict:
+    "The Trainer's schedule and objective arguments for --objective and --noise-levels (EDM: sigma_data measured on the data)."
+    import math
+    if args.objective == "ddpm":
+        return dict(alpha_bar=sch, target=args.target, loss=args.loss)
+    from ddpm_course.core import make_generator
+    from ddpm_course.edm import EDMPrecond, EDMObjective, SigmaSampler
+    sd = float(data.sample(10_000, generator=make_generator(args.seed)).std())      # EDM's sigma_data, per coordinate
+    draw = (SigmaSampler("lognormal", P_mean=-1.2 + math.log(sd / 0.5), P_std=1.2) if levels == "lognormal"
+            else SigmaSampler("loguniform", sigma_min=0.002, sigma_max=80.0))
+    return dict(alpha_bar=None, objective=EDMObjective(EDMPrecond(net, sd)), t_sampler=draw)
+
 # %% ../nbs/11a_cli.ipynb #b5174c45
 def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = None, world: int = 1, labels=None):
     "Build the network and the Trainer, train (or resume) to --steps and save: (trainer, schedule, the data's name)."
@@ -737,11 +801,13 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
     sch = make_schedule(args.schedule, 1000)
     for smp in args.sampler: check_sample_steps(smp, args.sample_steps or default_sample_steps(smp, kind, sch.T), sch.T)
     out = Path(args.out).expanduser()
+    levels = objective_options(args, kind)
     def make_trainer(batch_size, **kw):
-        net, net_config = build_net(kind, shape, args.preset, args.width, args.depth, None if labels is None else int(labels.max()) + 1)
-        return Trainer(net, data if labels is None else (data, labels), sch, target=args.target, batch_size=batch_size, lr=s["lr"],
-                       seed=args.seed, device=device, net_config=net_config, label_dropout=0.0 if labels is None else args.label_dropout,
-                       **{**speed, **kw})
+        net, net_config = build_net(kind, shape, args.preset, args.width, args.depth, None if labels is None else int(labels.max()) + 1,
+                                    embedding="fourier" if args.objective == "edm" else None)
+        return Trainer(net, data if labels is None else (data, labels), batch_size=batch_size, lr=s["lr"], seed=args.seed,
+                       device=device, net_config=net_config, label_dropout=0.0 if labels is None else args.label_dropout,
+                       **_objective_kwargs(args, levels, net, data, sch), **{**speed, **kw})
     if s["batch_size"] == "auto": s["batch_size"] = _auto_batch(args, make_trainer, out, device, speed, world)
     if world > 1:
         from ddpm_course.gpu import init_distributed
@@ -754,9 +820,12 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
                            ckpt_every=args.ckpt_every, progress=dict(mininterval=2.0) if args.progress else False)
     key = str(args.data).lower().replace("-", "_")
     data_name = key if kind == "toy" or key in IMAGE_DATASETS else str(args.data)
-    trainer.config.update({"cli.data": data_name, "cli.schedule": args.schedule})   # stored in every checkpoint
+    trainer.config.update({"cli.data": data_name, "cli.schedule": args.schedule, "cli.noise_levels": levels})   # stored in every checkpoint
+    if args.objective == "edm": trainer.config["cli.sigma_data"] = trainer.loss_fn.precond.sigma_data
     print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(trainer.net).__name__} with "
-          f"{trainer.config['net.n_params']:,} parameters, {args.target}-prediction, {args.schedule} schedule (T = {sch.T}); device: {device}")
+          f"{trainer.config['net.n_params']:,} parameters, " + (f"EDM preconditioning (sigma_data = {trainer.config['cli.sigma_data']:.3g}), "
+          f"{levels} noise levels" if args.objective == "edm" else f"{args.target}-prediction, {args.schedule} schedule (T = {sch.T})"
+          + (f", {args.loss} loss" if args.loss != "l2" else "") + (f", {levels} steps" if levels != "uniform" else "")) + f"; device: {device}")
     _print_notes(args, s, trainer, use_tf32(args, device))
     if getattr(args, "fid", None): trainer.callbacks += (evaluate_every(training_fid(args, data, data_name, sch, out), args.fid_every),)
     return _fit(args, trainer, out, use_tf32(args, device)), sch, data_name
@@ -933,7 +1002,8 @@ def _write_outputs(args, s: dict, kind: str, trainer, results: dict, panels: dic
             grid = save_grid(x[:64], out / ("samples.png" if j == 0 else f"samples_{smp}.png"))
             paths["grid" if j == 0 else f"grid_{smp}"] = _wrote(grid, "image grid")
     paths["comparison"] = _wrote(save_comparison(out / "comparison.png", real, panels), "comparison")
-    loss = save_loss(out / "loss.png", trainer.history, f"{args.data}: training loss ({args.target}-prediction)")
+    loss = save_loss(out / "loss.png", trainer.history, f"{args.data}: training loss ("
+                     + ("EDM" if args.objective == "edm" else f"{args.target}-prediction") + ")")
     paths["loss"] = _wrote(loss, "loss curve")
     first = args.sampler[0].upper()
     paths["gif"] = _wrote(save_run_gif(gif_states, out / "denoising.gif", first), "GIF", f" ({first}, {len(gif_states)} frames)")
@@ -1122,6 +1192,7 @@ def guided_denoiser(denoiser, # a VPDenoiser of a class-conditional network (net
     from ddpm_course.guidance import cfg_denoiser
     D_w = cfg_denoiser(denoiser, scale, null_cond=denoiser.net.num_classes, batched=True)
     D_w.schedule, D_w.sigma_min, D_w.sigma_max = denoiser.schedule, denoiser.sigma_min, denoiser.sigma_max
+    D_w.prior = getattr(denoiser, "prior", "vp")
     return D_w
 
 def read_image(path: str | Path, # an image file (PNG, JPEG, ...)

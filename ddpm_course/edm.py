@@ -12,8 +12,8 @@ from .schedules import Schedule, t_from_sigma
 from .sampling import any_positive, all_positive
 
 # %% auto #0
-__all__ = ['euler_step', 'heun_step', 'edm_stochastic_step', 'Precond', 'EDMPrecond', 'VPPrecond', 'sample_sigma_lognormal',
-           'edm_loss']
+__all__ = ['SIGMA_DRAWS', 'euler_step', 'heun_step', 'edm_stochastic_step', 'Precond', 'EDMPrecond', 'VPPrecond',
+           'sample_sigma_lognormal', 'edm_loss', 'EDMObjective', 'SigmaSampler']
 
 # %% ../nbs/11_karras_edm.ipynb #74c58b0a
 def _levels(sigma, x: torch.Tensor, name: str = "sigma", positive: bool = True) -> torch.Tensor:
@@ -176,3 +176,40 @@ def edm_loss(precond, # a denoiser D(x, sigma, cond) -> x0_hat, usually an EDMPr
     dtype = torch.promote_types(x0.dtype, torch.float32)
     lam = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2                  # lambda(sigma) = 1 / c_out^2
     return lam.to(dtype) * ((D.to(dtype) - x0.to(dtype)) ** 2).flatten(1).mean(1), sigma
+
+# %% ../nbs/11_karras_edm.ipynb #c7be789a
+class EDMObjective(nn.Module):
+    "EDM's loss as a Trainer objective: objective(x0, sigma, noise, cond) = lambda(sigma) mean ||D(x0 + sigma n, sigma) - x0||^2, (B,)."
+    def __init__(self, precond): # the denoiser being trained, usually EDMPrecond(net, sigma_data); it holds the net
+        super().__init__()
+        self.precond = precond
+    def forward(self, x0: torch.Tensor, # clean data (B, ...)
+                sigma: torch.Tensor, # (B,) noise levels, as the Trainer's t_sampler drew them
+                noise: torch.Tensor, # n shaped like x0
+                cond=None # class labels (B,) or None
+               ) -> torch.Tensor:
+        return edm_loss(self.precond, x0, cond=cond, sigma=sigma, noise=noise)[0]
+
+SIGMA_DRAWS = ("lognormal", "loguniform")
+
+class SigmaSampler:
+    "A Trainer t_sampler of continuous noise levels: ln(sigma) ~ N(P_mean, P_std^2) (EDM) or uniform on [ln sigma_min, ln sigma_max]."
+    def __init__(self, kind: str = "lognormal", # "lognormal" (EDM's) or "loguniform"
+                 P_mean: float = -1.2, # lognormal: mean of ln(sigma)
+                 P_std: float = 1.2, # lognormal: standard deviation of ln(sigma)
+                 sigma_min: float = 0.002, # loguniform: the smallest level
+                 sigma_max: float = 80.0): # loguniform: the largest level
+        if kind not in SIGMA_DRAWS: raise ValueError(f"kind must be one of {SIGMA_DRAWS}, got {kind!r}")
+        if not P_std > 0: raise ValueError(f"P_std must be > 0, got {P_std!r}")
+        if not 0 < sigma_min < sigma_max < math.inf:
+            raise ValueError(f"need 0 < sigma_min < sigma_max < inf, got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}")
+        self.kind, self.P_mean, self.P_std, self.sigma_min, self.sigma_max = kind, float(P_mean), float(P_std), float(sigma_min), float(sigma_max)
+    def draw(self, B: int, generator: torch.Generator) -> tuple:
+        "(sigma (B,) float64 on the generator's device, None): every level has weight 1."
+        if self.kind == "lognormal": return sample_sigma_lognormal(B, self.P_mean, self.P_std, generator, generator.device), None
+        u = torch.rand(B, generator=generator, device=generator.device, dtype=torch.float64)
+        lo, hi = math.log(self.sigma_min), math.log(self.sigma_max)
+        return (lo + u * (hi - lo)).exp(), None
+    def __repr__(self):
+        return (f"SigmaSampler('lognormal', P_mean={self.P_mean:g}, P_std={self.P_std:g})" if self.kind == "lognormal" else
+                f"SigmaSampler('loguniform', sigma_min={self.sigma_min:g}, sigma_max={self.sigma_max:g})")

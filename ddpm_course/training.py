@@ -412,7 +412,8 @@ def _run_config(net, net_config, data, labels, alpha_bar, objective=None, t_samp
     training = {k: str(v) if k == "autocast_dtype" else int(v) if k in _INT_KEYS else v for k, v in training.items()}
     return {"net": type(net).__name__, "net.n_params": sum(p.numel() for p in net.parameters()),
             **{f"net.{k}": v for k, v in (net_config or {}).items()},
-            "data": _describe_data(data, labels), "T": len(alpha_bar) - 1, "alpha_bar.sum": float(alpha_bar.sum()), **training,
+            "data": _describe_data(data, labels), "T": None if alpha_bar is None else len(alpha_bar) - 1,
+            "alpha_bar.sum": None if alpha_bar is None else float(alpha_bar.sum()), **training,
             "objective": type(objective).__name__ if objective is not None else "DiffusionLoss",
             "t_sampler": type(t_sampler).__name__ if t_sampler is not None else "uniform"}
 
@@ -468,12 +469,19 @@ def _fresh_state(trainer):
     trainer._window, trainer._t_window, trainer.resumed_changes = [], time.perf_counter(), []
     trainer.early, trainer.history = {"smooth": 0.0, "best": math.inf, "best_step": 0}, {k: [] for k in HISTORY_KEYS}
 
+def _schedule_of(alpha_bar, objective, t_sampler, device):
+    "The checked schedule on the device, or None for an objective whose t_sampler draws the levels (EDM's sigma)."
+    if alpha_bar is not None: return _check_alpha_bar(alpha_bar).to(device)
+    if objective is None or t_sampler is None:
+        raise ValueError("alpha_bar=None needs an objective and a t_sampler that draws its levels; pass a schedule otherwise")
+    return None
+
 # %% ../nbs/08_training.ipynb #f0482bd0
 class Trainer:
     "One training loop for toy distributions and image tensors: L_simple and weightings, AdamW, warm-up + cosine, clipping, EMA, exact resume."
     def __init__(self, net: nn.Module, # net(x, c_noise, cond=None); class-conditional when net.num_classes is set
                  data, # a toy distribution (.sample(n, generator)), images (N, ...), or (images, labels (N,))
-                 alpha_bar, # (T+1,) schedule with alpha_bar[0] = 1, or an object with .alpha_bar
+                 alpha_bar, # (T+1,) schedule with alpha_bar[0] = 1, or an object with .alpha_bar; None with an objective and t_sampler of their own
                  target: str = "eps", # what the net predicts: "eps", "x0" or "v"
                  weighting: str | None = None, # elbo.loss_weight kind ("eps", "x0", "v", "min_snr", "edm"); None: the target's plain MSE
                  min_snr_gamma: float = 5.0, # gamma of weighting="min_snr"
@@ -505,15 +513,15 @@ class Trainer:
                  compile_mode: str | None = None, # torch.compile's mode: None, "max-autotune-no-cudagraphs", "reduce-overhead"
                  fused: bool | None = None, # fused AdamW (None: where the device has it, else foreach)
                  ema_every: int = 1, # update the EMA every this many steps
-                 loss: str = "l2", # the per-sample error: "l2" (mean squared) or "l1" (mean absolute; chapter 08b)
-                 t_sampler=None, # draws the levels: draw(B, generator) -> (t (B,), weights (B,) or None), optional update(t, losses) (08b); None: t uniform in 1..T
+                 loss: str = "l2", # the per-sample error: "l2" (mean squared) or "l1" (mean absolute: it estimates a median)
+                 t_sampler=None, # draws the levels: draw(B, generator) -> (t (B,), weights (B,) or None), optional update(t, losses); None: t uniform in 1..T
                  objective: nn.Module | None = None): # replaces DiffusionLoss: objective(x0, levels, noise, cond) -> (B,) loss, holding the net (chapter 11's EDM)
         self.world, self.rank = _world()
         _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
                             log_every, ema_every, record_per_step, self.world, loss, t_sampler, objective, net)
         kw, self.device = dict(locals()), get_device(device)
         self.net = net.to(self.device, memory_format=torch.channels_last) if channels_last else net.to(self.device)
-        self.num_classes, self.alpha_bar = getattr(net, "num_classes", None), _check_alpha_bar(alpha_bar).to(self.device)
+        self.num_classes, self.alpha_bar = getattr(net, "num_classes", None), _schedule_of(alpha_bar, objective, t_sampler, self.device)
         self.data, self.labels = _training_data(data, self.device, self.num_classes)
         self.target, self.weighting, self.min_snr_gamma = target, weighting, min_snr_gamma
         self.batch_size, self.steps, self.grad_clip, self.label_dropout = int(batch_size), int(steps), grad_clip, label_dropout

@@ -165,15 +165,16 @@ def net_from_config(config: dict # a Trainer config: "net" (the class name) and 
     raise ValueError(f"cannot rebuild a network of class {name!r} from a checkpoint; the commands know ResidualMLP and UNet")
 
 # %% ../nbs/11a_cli.ipynb #83f2c767
-SAMPLERS = ("ddpm", "ddim", "euler", "heun")
+SAMPLERS = ("ddpm", "ddim", "euler", "heun", "dpmpp2s", "dpmpp2m", "dpmpp3m")
 
 def default_sample_steps(sampler: str, # one of SAMPLERS
                          kind: str, # "toy" or "images"
                          T: int = 1000, # the schedule's number of steps
                          cpu: bool = False # images on a CPU: DDPM gets 100 steps instead of 250
                         ) -> int:
-    "Default steps: all T for DDPM on toy data (250 on images, 100 on a CPU), 50 for DDIM and Euler, 25 for Heun (49 evaluations)."
-    return {"ddpm": T if kind == "toy" else min(100 if cpu else 250, T), "ddim": 50, "euler": 50, "heun": 25}[sampler]
+    "Default steps: all T for DDPM on toy data (250 on images, 100 on a CPU), 50 for DDIM and Euler, 25 for Heun (49 evaluations), 20 for DPM-Solver++(2M, 3M), 10 for 2S (19)."
+    return {"ddpm": T if kind == "toy" else min(100 if cpu else 250, T), "ddim": 50, "euler": 50, "heun": 25,
+            "dpmpp2s": 10, "dpmpp2m": 20, "dpmpp3m": 20}[sampler]
 
 def check_sample_steps(sampler: str, # one of SAMPLERS
                        steps: int, # the number of sampling steps N
@@ -183,22 +184,25 @@ def check_sample_steps(sampler: str, # one of SAMPLERS
     if sampler not in SAMPLERS: raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     if sampler in ("ddpm", "ddim") and not 1 <= steps <= T:
         raise ValueError(f"--sample-steps must lie in [1, T = {T}] for {sampler}, got {steps}")
-    if sampler in ("euler", "heun") and steps < 2:
+    if sampler not in ("ddpm", "ddim") and steps < 2:
         raise ValueError(f"--sample-steps must be >= 2 for {sampler} (its grid runs from sigma_T to sigma_1, then 0), got {steps}")
 
 def sampler_grid(sampler: str, # one of SAMPLERS
                  denoiser, # a VPDenoiser (it knows its schedule and trained range of sigma)
                  steps: int # the number of sampling steps N
                 ):
-    "The step rule and the noise levels (N+1,) of a named sampler: (step, sigmas)."
+    "The step rule and the noise levels (N+1,) of a named sampler: (step, sigmas); a new step rule for each run of a multistep solver."
     from ddpm_course.sampling import ddpm_step, ddpm_sigmas
     from ddpm_course.ddim import ddim_step, ddim_timesteps, sigmas_from_timesteps
     from ddpm_course.edm import euler_step, heun_step
     from ddpm_course.schedules import karras_sigma
+    from ddpm_course.solvers import get_solver, logsnr_sigma
     sch = denoiser.schedule
     check_sample_steps(sampler, steps, sch.T)
     if sampler == "ddpm": return ddpm_step, ddpm_sigmas(sch, steps)
     if sampler == "ddim": return ddim_step, sigmas_from_timesteps(sch, ddim_timesteps(sch.T, steps))
+    if sampler.startswith("dpmpp"):            # DPM-Solver++ on its log-SNR grid (chapter 11b), a fresh history per run
+        return get_solver(sampler).make(), logsnr_sigma(steps, denoiser.sigma_min, denoiser.sigma_max, append_zero=True)
     return {"euler": euler_step, "heun": heun_step}[sampler], karras_sigma(steps, denoiser.sigma_min, denoiser.sigma_max, rho=7.0, append_zero=True)
 
 # %% ../nbs/11a_cli.ipynb #2ffd59fa
@@ -500,7 +504,7 @@ def check_quality_options(args, kind: str, data_name: str) -> str | None:
 
 # %% ../nbs/11a_cli.ipynb #4d26714c
 OBJECTIVES = ("ddpm", "edm")
-NOISE_LEVELS = ("uniform", "lognormal", "loguniform")
+NOISE_LEVELS = ("uniform", "importance", "lognormal", "loguniform")
 
 def add_objective_options(p: argparse.ArgumentParser # the parser of ddpm-demo
                          ):
@@ -510,9 +514,10 @@ def add_objective_options(p: argparse.ArgumentParser # the parser of ddpm-demo
       "--loss); edm: EDM's preconditioning and loss weight (chapter 11), toy data, "
       "noise levels lognormal or loguniform (default: ddpm)")
     a("--loss", choices=("l2", "l1"), default="l2", help="the per-sample error of --objective ddpm: l2, mean squared (the network "
-      "learns a mean), or l1, mean absolute (it learns a median) (default: l2)")
-    a("--noise-levels", choices=NOISE_LEVELS, default=None, help="how training draws noise levels: uniform steps for ddpm; EDM's "
-      "log-normal sigma, or log-uniform sigma on [0.002, 80], for edm (default: uniform for ddpm, lognormal for edm)")
+      "learns a mean), or l1, mean absolute (it learns a median, chapter 08b) (default: l2)")
+    a("--noise-levels", choices=NOISE_LEVELS, default=None, help="how training draws noise levels: for ddpm, uniform steps or "
+      "importance, steps drawn by their running loss and weighted back to the uniform objective (improved DDPM, chapter 08b); "
+      "for edm, EDM's log-normal sigma or log-uniform sigma on [0.002, 80] (default: uniform for ddpm, lognormal for edm)")
     return p
 
 # %% ../nbs/11a_cli.ipynb #07baeebe
@@ -564,7 +569,7 @@ def demo_parser() -> CLIParser:
     a("--sampler", nargs="+", choices=SAMPLERS, default=["ddpm", "ddim"], help="one or more samplers; the first one's samples are "
       "samples.npy and its run is the GIF, the others' are samples_NAME.npy (default: ddpm ddim)")
     a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps of every sampler (default: ddpm all 1000 on toy "
-      "data, 250 on images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
+      "data, 250 on images on a GPU and 100 on a CPU; ddim and euler 50, heun 25, dpmpp2m and dpmpp3m 20, dpmpp2s 10)")
     a("--n-samples", type=int_at_least(2), default=None, help=f"how many samples to draw (default: {both('n_samples')})")
     a("--device", type=device_arg, default="auto", help="auto, cpu, cuda or cuda:N (default: auto, CUDA if available)")
     a("--seed", type=seed_arg, default=0, help="seeds the weights and training; sampling uses SEED + 1 (default: 0)")
@@ -771,17 +776,18 @@ def objective_options(args: argparse.Namespace, # parsed by demo_parser()
                                            "train image networks with --objective ddpm")
         if args.loss != "l2": raise ValueError("--loss l1 belongs to --objective ddpm; EDM's loss is its weighted squared error")
         if args.class_conditional: raise ValueError("--objective edm trains an unconditional toy network; drop --class-conditional")
-        if levels not in ("lognormal", "loguniform"):
+        if levels not in ("lognormal", "loguniform"):       # uniform and importance draw the schedule's steps
             raise ValueError(f"--noise-levels {levels} draws DDPM steps; --objective edm draws sigma: lognormal or loguniform")
-    elif levels != "uniform":
-        raise ValueError(f"--noise-levels {levels} draws EDM's sigma; --objective ddpm draws its steps uniformly")
+    elif levels not in ("uniform", "importance"):
+        raise ValueError(f"--noise-levels {levels} draws EDM's sigma; --objective ddpm draws its steps: uniform or importance")
     return levels
 
 def _objective_kwargs(args, levels: str, net, data, sch) -> dict:
-    "The Trainer's schedule and objective arguments for --objective and --noise-levels (EDM: sigma_data measured on the data)."
+    "The Trainer's schedule, objective and t_sampler for --objective and --noise-levels (EDM: sigma_data measured on the data)."
     import math
     if args.objective == "ddpm":
-        return dict(alpha_bar=sch, target=args.target, loss=args.loss)
+        from ddpm_course.objectives import ImportanceT
+        return dict(alpha_bar=sch, target=args.target, loss=args.loss, t_sampler=ImportanceT(sch.T) if levels == "importance" else None)
     from ddpm_course.core import make_generator
     from ddpm_course.edm import EDMPrecond, EDMObjective, SigmaSampler
     sd = float(data.sample(10_000, generator=make_generator(args.seed)).std())      # EDM's sigma_data, per coordinate
@@ -825,7 +831,7 @@ def _train(args, s: dict, kind: str, data, device: str, speed: dict | None = Non
     print(f"data: {kind} data {data_name!r}, samples of shape {shape}; network: {type(trainer.net).__name__} with "
           f"{trainer.config['net.n_params']:,} parameters, " + (f"EDM preconditioning (sigma_data = {trainer.config['cli.sigma_data']:.3g}), "
           f"{levels} noise levels" if args.objective == "edm" else f"{args.target}-prediction, {args.schedule} schedule (T = {sch.T})"
-          + (f", {args.loss} loss" if args.loss != "l2" else "") + (f", {levels} steps" if levels != "uniform" else "")) + f"; device: {device}")
+          + (f", {args.loss} loss" if args.loss != "l2" else "") + (", importance-sampled steps" if levels == "importance" else "") + (f", {levels} steps" if levels != "uniform" else "")) + f"; device: {device}")
     _print_notes(args, s, trainer, use_tf32(args, device))
     if getattr(args, "fid", None): trainer.callbacks += (evaluate_every(training_fid(args, data, data_name, sch, out), args.fid_every),)
     return _fit(args, trainer, out, use_tf32(args, device)), sch, data_name
@@ -1117,7 +1123,7 @@ def sample_parser() -> CLIParser:
     a("--out", default=None, help="the output folder (default: a folder 'samples' beside the checkpoint)")
     a("--sampler", choices=SAMPLERS, default="ddim", help="the sampler (default: ddim, deterministic)")
     a("--sample-steps", type=int_at_least(1), default=None, help="sampling steps (default: ddpm all 1000 on toy data, 250 on "
-      "images on a GPU and 100 on a CPU; ddim and euler 50, heun 25)")
+      "images on a GPU and 100 on a CPU; ddim and euler 50, heun 25, dpmpp2m and dpmpp3m 20, dpmpp2s 10)")
     a("--n", type=int_at_least(2), default=None, help="how many samples (default: 2000 points; images 1000 on a GPU, 256 on a CPU)")
     a("--seed", type=seed_arg, default=None, help="seed of the initial noise (default: the training seed + 1, as ddpm-demo)")
     a("--gif", action="store_true", help="also write the denoising GIF (denoising.gif)")

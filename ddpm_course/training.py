@@ -50,6 +50,17 @@ def _weight_ratio(ab, target: str, weighting: str | None, min_snr_gamma: float) 
 
 LOSSES = ("l2", "l1")   # the per-sample error: mean squared (Ho et al.) or mean absolute
 
+def _check_loss_args(target: str, weighting: str | None, loss: str):
+    "Refuse an unknown target, weighting or loss, and a weighting that would rescale an L1 error by a ratio made for squares."
+    if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if weighting is not None and weighting not in LOSS_WEIGHTS:
+        raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+    if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if loss == "l1" and weighting not in (None, target):
+        raise ValueError(f"loss='l1' with weighting={weighting!r}: a weighting rescales squared errors (w_weighting / w_target "
+                         "is a ratio of weights of ||.||^2), so it does not carry over to an absolute error; pass weighting=None "
+                         "and choose what the network predicts with target=")
+
 def _loss_from_tables(net, x0, t, noise, cond, ab, ratio, target: str, loss: str = "l2") -> torch.Tensor:
     "The per-sample loss for checked t (B,) and noise, from the checked tables ab and ratio: no value checks."
     a = ab[t].to(x0.dtype).reshape(-1, *[1] * (x0.ndim - 1))       # alpha_bar_t as (B, 1, ..., 1), as q_sample gathers it
@@ -77,10 +88,7 @@ def diffusion_loss(net, # net(x_t, c_noise, cond) -> a prediction of `target`, s
                    loss: str = "l2" # "l2": mean squared error over the dims; "l1": mean absolute error
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-sample loss (B,) = w_weighting / w_target * mean-over-dims ||target - net(x_t, t)||^2, and the steps t (B,) (Ho et al. Alg. 1)."
-    if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if weighting is not None and weighting not in LOSS_WEIGHTS:
-        raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
-    if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    _check_loss_args(target, weighting, loss)
     if x0.ndim < 2: raise ValueError(f"x0 must be a batch (B, ...) with at least 2 dims, got shape {tuple(x0.shape)}")
     ab = _check_alpha_bar(alpha_bar).to(x0.device)
     B, T = x0.shape[0], ab.shape[0] - 1
@@ -101,10 +109,7 @@ class DiffusionLoss(nn.Module):
                  min_snr_gamma: float = 5.0,
                  loss: str = "l2"): # "l2" or "l1", as in diffusion_loss
         super().__init__()
-        if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-        if weighting is not None and weighting not in LOSS_WEIGHTS:
-            raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+        _check_loss_args(target, weighting, loss)
         ab = _check_alpha_bar(alpha_bar)
         self.net, self.target, self.loss = net, target, loss
         self.register_buffer("alpha_bar", ab, persistent=False)                  # moves with .to(device)
@@ -347,9 +352,7 @@ class NonFiniteLossError(RuntimeError):
 def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout, autocast_dtype, grad_clip, ckpt_every,
                         log_every, ema_every, record_per_step, world, loss="l2", t_sampler=None, objective=None, net=None):
     "Refuse arguments that cannot train, each with what to pass instead."
-    if target not in TARGETS: raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if weighting is not None and weighting not in LOSS_WEIGHTS:
-        raise ValueError(f"weighting must be None or one of {LOSS_WEIGHTS}, got {weighting!r}")
+    _check_loss_args(target, weighting, loss)
     if int(batch_size) != batch_size or batch_size < 1: raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if int(grad_accum) != grad_accum or grad_accum < 1 or batch_size % (grad_accum * world):
         raise ValueError(f"batch_size={batch_size} must split evenly into {world} process(es) x grad_accum micro-batches; "
@@ -361,7 +364,6 @@ def _check_trainer_args(target, weighting, batch_size, grad_accum, label_dropout
     for name, v, lo in (("ckpt_every", ckpt_every, 0), ("log_every", log_every, 1), ("ema_every", ema_every, 1),
                         ("record_per_step", record_per_step, 0)):
         if int(v) != v or v < lo: raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if loss not in LOSSES: raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if t_sampler is not None and not callable(getattr(t_sampler, "draw", None)):
         raise ValueError(f"t_sampler must have draw(B, generator) -> (levels (B,), weights (B,) or None); got {type(t_sampler).__name__}")
     if t_sampler is not None and world > 1 and callable(getattr(t_sampler, "update", None)):
@@ -471,7 +473,12 @@ def _fresh_state(trainer):
 
 def _schedule_of(alpha_bar, objective, t_sampler, device):
     "The checked schedule on the device, or None for an objective whose t_sampler draws the levels (EDM's sigma)."
-    if alpha_bar is not None: return _check_alpha_bar(alpha_bar).to(device)
+    if alpha_bar is not None:
+        ab, T_s = _check_alpha_bar(alpha_bar), getattr(t_sampler, "T", None)
+        if objective is None and T_s is not None and T_s != len(ab) - 1:
+            raise ValueError(f"the t_sampler draws steps in 1..{T_s} but the schedule has T = {len(ab) - 1}; "
+                             f"build the sampler with T = {len(ab) - 1}")
+        return ab.to(device)
     if objective is None or t_sampler is None:
         raise ValueError("alpha_bar=None needs an objective and a t_sampler that draws its levels; pass a schedule otherwise")
     return None

@@ -914,8 +914,8 @@ def _fit(args, trainer, out: Path, tf32_on: bool):
         if trainer.last_ckpt is None or trainer.last_ckpt[1] != trainer.step: trainer.save()
         if trainer.rank == 0 and args.tensorboard: writer.close()
         if trainer.interrupted:                                      # SIGTERM: the checkpoint is written; no sampling after it
-            raise SystemExit(f"{trainer.interrupted} at step {trainer.step}: stopped after writing {ckpt}; "
-                             "continue with the same command and --resume")
+            raise SystemExit(f"{trainer.interrupted} at step {trainer.step}: stopped after writing {ckpt}; continue with the "
+                             "same command and --resume" if trainer.rank == 0 else 1)   # rank 0 speaks for every process
     finally:
         if trainer.world > 1 and dist.is_initialized(): dist.destroy_process_group()   # rank 0 samples alone
     loss = smooth(trainer.history["loss"])[-1] if trainer.history["loss"] else float("nan")

@@ -1,15 +1,16 @@
 """Train the cifar10 preset (DDPM's 35.7M UNet) on CIFAR-10 to a measured Inception FID, on one GPU, within a wall-clock budget.
 
-The run resumes from its own checkpoint, so a long training can be chained over several calls:
+The run resumes from its own checkpoint, so a long training can be chained over several runs:
 
   python benchmarks/train_cifar10.py --pack .data/cifar10_train.npz --data ../shared/data/cifar10-jpeg/train   # once
-  python benchmarks/train_cifar10.py --data .data/cifar10_train.npz --out results_dir --minutes 9 --steps 28000 \
+  python benchmarks/train_cifar10.py --data .data/cifar10_train.npz --out results_dir --minutes 9.1 --steps 28000 \
       --lr 3e-4 --dropout 0 --ema-half-life-kimg 300 --fid-every 4000 --fid-samples 5000 --fid-steps 25 --final-samples 0
-  python benchmarks/train_cifar10.py ...the same... --minutes 9 --final-samples 10000 --table 5000        # goes on, then the table
+  python benchmarks/train_cifar10.py ...the same... --minutes 9.2 --final-samples 10000 --final-steps 25   # goes on, then the final FID
+  python benchmarks/train_cifar10.py ...the same... --minutes 0 --final-samples 0 --table 5000             # the DDIM table of the checkpoint
 
-The run in benchmarks/results/cifar10_h200.* is the first of these commands (17,000 steps in one 9-minute call), made
-with this script at commit d1623fa, before its pieces moved to `ddpm_course.scale` (chapter 15); its FID samples
-were seeded per batch rather than per image, the same noises at every evaluation either way.
+The run in benchmarks/results/cifar10_h200.* is these three commands (`.txt`: each command and what it printed;
+`.json`: the FID curve, the final FID, the DDIM table and the loss): 27,100 steps in two runs of 9.1 and 9.2
+minutes (the second stopped where its budget left time for the final FID), then the table.
 
 What it does: the whole uint8 training set on the GPU (`ddpm_course.gpu.DeviceImages`, random flips there), the
 course's Trainer in bf16 with torch.compile (CUDA graphs) and channels-last, an EMA with a half-life in images,

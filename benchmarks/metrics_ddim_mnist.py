@@ -52,7 +52,7 @@ def load_mnist(data: str | None):
 
 
 def pack(path: str):
-    "Write MNIST (from DDPM_COURSE_DATA) as compressed uint8 arrays: about 11 MB, small enough to carry to a GPU machine."
+    "Write MNIST (from DDPM_COURSE_DATA) as compressed uint8 arrays: about 11 MB, small enough to copy to another machine."
     x, y, xt, yt = load_mnist(None)
     u8 = lambda a: ((a[:, 0] + 1) * 127.5).round().to(torch.uint8).numpy()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

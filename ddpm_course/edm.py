@@ -12,7 +12,7 @@ from .schedules import Schedule, t_from_sigma
 from .sampling import any_positive, all_positive
 
 # %% auto #0
-__all__ = ['SIGMA_DRAWS', 'euler_step', 'heun_step', 'edm_stochastic_step', 'Precond', 'EDMPrecond', 'VPPrecond',
+__all__ = ['SIGMA_DRAWS', 'euler_step', 'heun_step', 'Counted', 'edm_stochastic_step', 'Precond', 'EDMPrecond', 'VPPrecond',
            'sample_sigma_lognormal', 'edm_loss', 'EDMObjective', 'SigmaSampler']
 
 # %% ../nbs/11_karras_edm.ipynb #74c58b0a
@@ -64,6 +64,14 @@ def heun_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
         raise ValueError("heun_step needs sigma_next all 0 (the last, Euler, step) or all > 0 within a batch; "
                          "run samples with different grids in separate batches")
     return x_next, x0_hat
+
+# %% ../nbs/11_karras_edm.ipynb #f2976017
+class Counted:
+    "Wrap a denoiser and count its calls (one call = one network evaluation of a whole batch); its prior is the denoiser's."
+    def __init__(self, denoiser): self.denoiser, self.nfe, self.prior = denoiser, 0, getattr(denoiser, "prior", "vp")
+    def __call__(self, x, sigma, cond=None):
+        self.nfe += 1
+        return self.denoiser(x, sigma, cond)
 
 # %% ../nbs/11_karras_edm.ipynb #7911b02a
 def edm_stochastic_step(denoiser, # D(x, sigma, cond=None) -> x0_hat
